@@ -1,0 +1,364 @@
+//! What the core asks the shell to do, and why.
+//!
+//! The shell runs a decision's actions in order. An action that fails, or a compare-and-set that
+//! comes back `Lost`, aborts the rest of the batch: `[AcquireLease, Promote]` can therefore never
+//! promote without the lease. The safety rule of each action is stated on its variant and checked
+//! by the property tests in `ha/proptests.rs`.
+
+use std::fmt;
+
+use super::model::{JobKind, Lsn, MemberName, Revision, Upstream};
+
+/// The core's answer for one cycle.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Decision {
+    /// Run in order; stop at the first failure or lost compare-and-set.
+    pub actions: Vec<Action>,
+    /// Why, as one Patroni-style line.
+    pub reason: Reason,
+}
+
+impl Decision {
+    /// A decision with these actions.
+    pub fn new(actions: impl Into<Vec<Action>>, reason: Reason) -> Self {
+        Decision {
+            actions: actions.into(),
+            reason,
+        }
+    }
+    /// A decision to do nothing.
+    pub fn idle(reason: Reason) -> Self {
+        Decision {
+            actions: Vec::new(),
+            reason,
+        }
+    }
+}
+
+/// How to stop PostgreSQL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopMode {
+    /// `CHECKPOINT`, then `pg_ctl stop -m fast`: WAL senders ship everything to the replicas
+    /// before the postmaster exits (switchover, shutdown).
+    Graceful,
+    /// `pg_ctl stop -m fast`.
+    Fast,
+    /// `pg_ctl stop -m immediate`: stop accepting writes now (lost lease, split brain).
+    Immediate,
+}
+
+/// Which role PostgreSQL starts in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StartAs {
+    /// Without `standby.signal`: accepts writes once up.
+    Primary,
+    /// With `standby.signal`, streaming from `upstream` when one is known.
+    Replica {
+        /// Whom to stream from; `None` starts a read-only standby with no upstream.
+        upstream: Option<Upstream>,
+    },
+}
+
+/// One step for the shell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Create `initialize` (empty) if absent. CAS: `Lost` aborts the batch, so only one member
+    /// ever runs initdb for a cluster.
+    ClaimInitialize,
+    /// Job: initdb, write the configuration, start as primary, create the roles. Only after
+    /// `ClaimInitialize` was applied in this process.
+    Bootstrap,
+    /// Delete our claim on `initialize` after a failed bootstrap, so the race can run again.
+    CancelInitialize,
+    /// Write the system identifier into `initialize`; only while holding the lease.
+    WriteInitialize {
+        /// PostgreSQL's database system identifier.
+        sysid: String,
+    },
+    /// Create `config` from `bootstrap.dcs` if it does not exist (never overwrites).
+    SeedConfig,
+    /// Create `leader` with our name under our lease if it does not exist. CAS: `Lost` aborts
+    /// the batch. The only way a member that does not hold the key may start to.
+    AcquireLease,
+    /// Keep our lease alive and, when the key was written under an older lease of ours,
+    /// re-attach it with a compare on its value. CAS: `Lost` (the key is not ours any more or
+    /// our lease expired) aborts the batch.
+    RenewLease,
+    /// Delete `leader` if it still names us; lets another member take over at once.
+    ReleaseLease,
+    /// End recovery. Safety: only when this batch or a fresh lease proves we hold `leader`
+    /// (an `AcquireLease` or `RenewLease` earlier in the batch, or a lease still valid).
+    Promote,
+    /// Stop PostgreSQL. The shell publishes our non-leader state before stopping, so health
+    /// checks move traffic away as early as possible.
+    Demote {
+        /// How hard.
+        mode: StopMode,
+    },
+    /// Job: start PostgreSQL in the given role.
+    Start {
+        /// Role to start in. `Primary` only when this batch or a fresh lease proves we hold
+        /// `leader`.
+        role: StartAs,
+    },
+    /// Point a running replica at `upstream` (rewrite `primary_conninfo`, reload).
+    Follow {
+        /// The leader.
+        upstream: Upstream,
+    },
+    /// Job: stop, `pg_rewind` from the leader, start as its replica.
+    Rewind {
+        /// The leader.
+        upstream: Upstream,
+    },
+    /// Job: stop, wipe the data directory, `pg_basebackup` from the leader, start as replica.
+    Reinitialize {
+        /// The leader.
+        upstream: Upstream,
+    },
+    /// Job: `pg_basebackup` into the empty data directory, start as replica.
+    Clone {
+        /// The leader.
+        upstream: Upstream,
+    },
+    /// Job: restart PostgreSQL in its current role (requested through the API).
+    Restart,
+    /// Leader: make the physical replication slots exactly those of `members` (use_slots).
+    SyncSlots {
+        /// Members that stream from us.
+        members: Vec<MemberName>,
+    },
+    /// Delete the `failover` key if its revision is still `revision`.
+    ClearFailover {
+        /// mod_revision the decision saw.
+        revision: Revision,
+    },
+}
+
+impl Action {
+    /// Whether the shell runs this as a background job.
+    pub fn job_kind(&self) -> Option<JobKind> {
+        match self {
+            Action::Bootstrap => Some(JobKind::Bootstrap),
+            Action::Start { .. } => Some(JobKind::Start),
+            Action::Rewind { .. } => Some(JobKind::Rewind),
+            Action::Reinitialize { .. } => Some(JobKind::Reinitialize),
+            Action::Clone { .. } => Some(JobKind::Clone),
+            Action::Restart => Some(JobKind::Restart),
+            _ => None,
+        }
+    }
+}
+
+/// Why a member cannot take part in the leader race.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ineligible {
+    /// Tagged `nofailover`.
+    NoFailoverTag,
+    /// Further behind the last known leader position than `maximum_lag_on_failover`.
+    Lagging {
+        /// Bytes behind.
+        lag: u64,
+    },
+    /// Another member reports itself a running primary.
+    PeerIsPrimary(MemberName),
+    /// Another member has more WAL (or the same and a higher `failover_priority`).
+    NotHealthiest(MemberName),
+    /// A failover request names another member.
+    OtherCandidate(MemberName),
+    /// PostgreSQL is not running as a healthy replica or primary.
+    NotRunning,
+}
+
+impl fmt::Display for Ineligible {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Ineligible::NoFailoverTag => write!(f, "tagged nofailover"),
+            Ineligible::Lagging { lag } => {
+                write!(f, "lagging {lag} bytes behind the last leader position")
+            }
+            Ineligible::PeerIsPrimary(m) => write!(f, "member {m} is still running as primary"),
+            Ineligible::NotHealthiest(m) => write!(f, "member {m} is healthier"),
+            Ineligible::OtherCandidate(m) => write!(f, "failover candidate is {m}"),
+            Ineligible::NotRunning => write!(f, "postgres is not running"),
+        }
+    }
+}
+
+/// Why the core decided what it did. `Display` gives Patroni's style of one-line summary; tests
+/// compare the enum, never the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reason {
+    // ---- bootstrap ----
+    /// No `initialize` key and an empty data directory: race to initialize the cluster.
+    RacingToBootstrap,
+    /// We claimed `initialize`; initdb and friends are running or just finished.
+    Bootstrapping,
+    /// We bootstrapped PostgreSQL: take the lease and publish the system identifier.
+    InitializedNewCluster,
+    /// Our bootstrap failed; give the race back.
+    BootstrapFailed,
+    /// Someone else initializes the cluster, or no leader exists to clone from.
+    WaitingForLeaderToBootstrap,
+    /// No `initialize` key, an empty data directory, and we may not bootstrap.
+    CannotBootstrap,
+
+    // ---- leader ----
+    /// We hold the lease and run as primary: renew.
+    LeaderRenewed,
+    /// We hold the lease but PostgreSQL is a replica: promote it.
+    PromotingHeldLease,
+    /// We hold the lease and PostgreSQL is down: start it in place.
+    RestartingPrimary,
+    /// PostgreSQL did not come back within `primary_start_timeout`: give the lease away.
+    PrimaryStartTimeout,
+    /// We hold the lease but have no data directory.
+    LeaderWithoutData,
+    /// A switchover to `candidate` (or any replica) is due: demote gracefully and hand over.
+    SwitchingOver {
+        /// Requested target, if any.
+        candidate: Option<MemberName>,
+    },
+    /// A scheduled switchover is not due yet.
+    SwitchoverScheduled,
+    /// The failover key cannot be acted on; clear it.
+    FailoverRequestInvalid(String),
+
+    // ---- race for a vacant lease ----
+    /// The lease is vacant and we are the healthiest eligible member.
+    RacingForVacantLease,
+    /// The lease is vacant but we may not take it.
+    NotRacing(Ineligible),
+    /// The lease is vacant; PostgreSQL runs as primary and we may not keep it.
+    DemotingIneligiblePrimary(Ineligible),
+
+    // ---- following ----
+    /// Someone else holds the lease and we follow them.
+    FollowingLeader(MemberName),
+    /// Re-pointing replication at the leader.
+    ReconfiguringToFollow(MemberName),
+    /// Starting PostgreSQL as a replica.
+    StartingAsReplica,
+    /// Someone else holds the lease while we run as primary: demote at once.
+    LeaderKeyHeldByOther(MemberName),
+    /// Our timeline diverged from the leader's: rewind.
+    RewindingDiverged(MemberName),
+    /// Our timeline diverged and rewind is off or failed: clone again.
+    ReinitializingDiverged(MemberName),
+    /// Empty data directory: clone from the leader.
+    CloningFromLeader(MemberName),
+    /// The leader's member record is missing; wait for it.
+    WaitingForLeaderRecord(MemberName),
+
+    // ---- etcd down ----
+    /// etcd unreachable; our lease may still be valid: keep trying to renew.
+    DcsUnreachableRetrying,
+    /// etcd unreachable and our lease could expire before we stop: demote now.
+    LeaseExpiringWithoutDcs,
+    /// etcd unreachable; nothing to do as a non-primary.
+    DcsUnreachable,
+
+    // ---- misc ----
+    /// A background job runs.
+    JobInProgress(JobKind),
+    /// PostgreSQL is starting up or recovering.
+    PostgresStarting,
+    /// PostgreSQL runs but does not answer.
+    PostgresUnresponsive,
+    /// Maintenance mode: we do not touch PostgreSQL.
+    Paused,
+    /// Acting on a request from the API.
+    Requested(JobKind),
+    /// The data directory belongs to another cluster; the agent must stop.
+    SystemIdMismatch {
+        /// `initialize` in etcd.
+        cluster: String,
+        /// Our data directory's.
+        local: String,
+    },
+}
+
+impl Reason {
+    /// The agent must exit after this decision.
+    pub fn is_fatal(&self) -> bool {
+        matches!(self, Reason::SystemIdMismatch { .. })
+    }
+}
+
+impl fmt::Display for Reason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Reason::RacingToBootstrap => write!(f, "trying to bootstrap a new cluster"),
+            Reason::Bootstrapping => write!(f, "bootstrap in progress"),
+            Reason::InitializedNewCluster => write!(f, "initialized a new cluster"),
+            Reason::BootstrapFailed => write!(f, "bootstrap failed, releasing the initialize key"),
+            Reason::WaitingForLeaderToBootstrap => write!(f, "waiting for leader to bootstrap"),
+            Reason::CannotBootstrap => {
+                write!(f, "no cluster to join and this member may not bootstrap one")
+            }
+            Reason::LeaderRenewed => write!(f, "no action. I am the leader with the lock"),
+            Reason::PromotingHeldLease => {
+                write!(f, "promoted self to leader because I had the session lock")
+            }
+            Reason::RestartingPrimary => write!(f, "starting primary after failure"),
+            Reason::PrimaryStartTimeout => {
+                write!(f, "primary did not start in time, releasing the leader lock")
+            }
+            Reason::LeaderWithoutData => {
+                write!(f, "leader lock held without a data directory, releasing it")
+            }
+            Reason::SwitchingOver { candidate: Some(c) } => {
+                write!(f, "manual switchover: demoting myself in favour of {c}")
+            }
+            Reason::SwitchingOver { candidate: None } => {
+                write!(f, "manual switchover: demoting myself")
+            }
+            Reason::SwitchoverScheduled => write!(f, "no action. a switchover is scheduled"),
+            Reason::FailoverRequestInvalid(why) => write!(f, "manual failover: {why}"),
+            Reason::RacingForVacantLease => {
+                write!(f, "promoted self to leader by acquiring session lock")
+            }
+            Reason::NotRacing(why) => write!(f, "leader lock vacant, not taking it: {why}"),
+            Reason::DemotingIneligiblePrimary(why) => {
+                write!(f, "demoting self because I do not have the lock: {why}")
+            }
+            Reason::FollowingLeader(l) => {
+                write!(f, "no action. I am a secondary and I am following a leader ({l})")
+            }
+            Reason::ReconfiguringToFollow(l) => write!(f, "changing primary_conninfo to follow {l}"),
+            Reason::StartingAsReplica => write!(f, "starting as a secondary"),
+            Reason::LeaderKeyHeldByOther(l) => {
+                write!(f, "demoting self because {l} holds the leader lock")
+            }
+            Reason::RewindingDiverged(l) => write!(f, "running pg_rewind from {l}"),
+            Reason::ReinitializingDiverged(l) => {
+                write!(f, "timeline diverged from {l}: reinitializing from it")
+            }
+            Reason::CloningFromLeader(l) => write!(f, "trying to bootstrap from leader '{l}'"),
+            Reason::WaitingForLeaderRecord(l) => {
+                write!(f, "waiting for the member record of leader {l}")
+            }
+            Reason::DcsUnreachableRetrying => {
+                write!(f, "DCS is not accessible; retrying while the lease is valid")
+            }
+            Reason::LeaseExpiringWithoutDcs => {
+                write!(f, "demoting self because DCS is not accessible and I was a leader")
+            }
+            Reason::DcsUnreachable => write!(f, "DCS is not accessible"),
+            Reason::JobInProgress(k) => write!(f, "{k} in progress"),
+            Reason::PostgresStarting => write!(f, "postgres is starting"),
+            Reason::PostgresUnresponsive => write!(f, "postgres is not responding"),
+            Reason::Paused => write!(f, "PAUSE: no action"),
+            Reason::Requested(k) => write!(f, "{k} requested through the API"),
+            Reason::SystemIdMismatch { cluster, local } => write!(
+                f,
+                "system ID mismatch, data directory belongs to {local}, cluster is {cluster}"
+            ),
+        }
+    }
+}
+
+/// Bytes between two WAL positions (zero when `behind` is ahead).
+pub fn lag(ahead: Lsn, behind: Lsn) -> u64 {
+    ahead.0.saturating_sub(behind.0)
+}

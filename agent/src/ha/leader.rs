@@ -1,0 +1,203 @@
+//! Decisions while this member holds the `leader` key.
+//!
+//! Every batch starts by renewing the lease (a lost renewal aborts the rest), except when we
+//! hand the lease away. The leader keeps PostgreSQL running as primary: it promotes a replica it
+//! finds under its own key, restarts a crashed primary in place for up to
+//! `primary_start_timeout`, and executes switchovers requested through the `failover` key by
+//! demoting gracefully and releasing the key, so the candidate can take it at once.
+
+use super::action::lag;
+use super::{
+    Action, ClusterView, Decision, FailoverRequest, HaConfig, LeaderKey, LocalRequest, MemberView,
+    Observation, PgRole, PgState, Reason, RunningPg, StartAs, StopMode, local_sysid, slot_members,
+    sysid_mismatch,
+};
+
+pub(super) fn decide(
+    obs: &Observation,
+    view: &ClusterView,
+    _key: &LeaderKey,
+    cfg: &HaConfig,
+) -> Decision {
+    if let Some(d) = sysid_mismatch(obs, view) {
+        return d;
+    }
+    // A restart or start in flight: keep the lease while it runs; its outcome is judged later.
+    if let Some(job) = obs.job {
+        return Decision::new([Action::RenewLease], Reason::JobInProgress(job.kind));
+    }
+    if cfg.pause {
+        // Maintenance mode: keep the key so nobody else races, touch nothing else.
+        return Decision::new([Action::RenewLease], Reason::Paused);
+    }
+    match &obs.pg {
+        PgState::Running(r) if r.role == PgRole::Primary => running_primary(obs, view, cfg, r),
+        PgState::Running(_) => {
+            // Our key, a replica under it (agent restarted after a crash, or a promotion that
+            // failed last cycle). The renewal first proves the key is still ours.
+            let mut actions = vec![Action::RenewLease, Action::Promote];
+            actions.extend(housekeeping(obs, view, cfg));
+            Decision::new(actions, Reason::PromotingHeldLease)
+        }
+        PgState::Stopped(_) | PgState::Starting => {
+            let down_for = obs.pg_down_since.map(|s| obs.now.since(s));
+            if down_for.is_some_and(|d| d >= cfg.primary_start_timeout) {
+                // Give up the lease. A postmaster still recovering would come up as a primary
+                // without it, so it is stopped first.
+                let mut actions = Vec::new();
+                if obs.pg == PgState::Starting {
+                    actions.push(Action::Demote {
+                        mode: StopMode::Immediate,
+                    });
+                }
+                actions.push(Action::ReleaseLease);
+                return Decision::new(actions, Reason::PrimaryStartTimeout);
+            }
+            if obs.pg == PgState::Starting {
+                return Decision::new([Action::RenewLease], Reason::PostgresStarting);
+            }
+            Decision::new(
+                [
+                    Action::RenewLease,
+                    Action::Start {
+                        role: StartAs::Primary,
+                    },
+                ],
+                Reason::RestartingPrimary,
+            )
+        }
+        // Hung or SIGSTOPped: nobody else could do better with our data; keep the lease.
+        PgState::Unknown => Decision::new([Action::RenewLease], Reason::PostgresUnresponsive),
+        PgState::NoData => Decision::new([Action::ReleaseLease], Reason::LeaderWithoutData),
+    }
+}
+
+fn running_primary(
+    obs: &Observation,
+    view: &ClusterView,
+    cfg: &HaConfig,
+    me: &RunningPg,
+) -> Decision {
+    if let Some(fo) = &view.failover {
+        if let Some(d) = switchover(obs, view, cfg, fo, me) {
+            return d;
+        }
+    }
+    if obs.request == Some(LocalRequest::Restart) {
+        return Decision::new(
+            [Action::RenewLease, Action::Restart],
+            Reason::Requested(super::JobKind::Restart),
+        );
+    }
+    let mut actions = vec![Action::RenewLease];
+    actions.extend(housekeeping(obs, view, cfg));
+    let reason = match &view.failover {
+        Some(_) => Reason::SwitchoverScheduled,
+        None => Reason::LeaderRenewed,
+    };
+    Decision::new(actions, reason)
+}
+
+/// What a leader keeps in order besides its lease: the system id in `initialize` (after a
+/// bootstrap, or when we took over a cluster whose key was lost), the seeded `config`, and one
+/// replication slot per member.
+fn housekeeping(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Vec<Action> {
+    let mut actions = Vec::new();
+    if let Some(sysid) = local_sysid(&obs.pg) {
+        if view.initialize.as_deref().is_none_or(str::is_empty) && !sysid.is_empty() {
+            actions.push(Action::WriteInitialize {
+                sysid: sysid.to_string(),
+            });
+        }
+    }
+    if !view.has_config {
+        actions.push(Action::SeedConfig);
+    }
+    if cfg.use_slots {
+        actions.push(Action::SyncSlots {
+            members: slot_members(view, &obs.me),
+        });
+    }
+    actions
+}
+
+/// A `failover` key while we lead: hand over gracefully when it is due and valid, clear it when
+/// it cannot be acted on, or `None` to carry on (not due yet).
+fn switchover(
+    obs: &Observation,
+    view: &ClusterView,
+    cfg: &HaConfig,
+    fo: &FailoverRequest,
+    me: &RunningPg,
+) -> Option<Decision> {
+    let clear = |why: String| {
+        Decision::new(
+            [
+                Action::RenewLease,
+                Action::ClearFailover {
+                    revision: fo.revision,
+                },
+            ],
+            Reason::FailoverRequestInvalid(why),
+        )
+    };
+    if let Some(l) = &fo.leader {
+        if l != &obs.me {
+            return Some(clear(format!(
+                "leader name does not match: {l} != {}",
+                obs.me
+            )));
+        }
+    }
+    if fo.scheduled_at_ms.is_some_and(|at| at > obs.wall_ms) {
+        return None;
+    }
+    let ok = match &fo.candidate {
+        Some(c) if c == &obs.me => {
+            return Some(clear("I am already the leader, no need to fail over".into()));
+        }
+        Some(c) => match view.member(c) {
+            None => return Some(clear(format!("candidate {c} is not a member"))),
+            Some(m) => match target_problem(m, me, cfg) {
+                Some(why) => return Some(clear(format!("candidate {c} {why}"))),
+                None => true,
+            },
+        },
+        None => view
+            .members
+            .iter()
+            .any(|m| m.name != obs.me && target_problem(m, me, cfg).is_none()),
+    };
+    if !ok {
+        return Some(clear("no healthy replica to switch over to".into()));
+    }
+    // Stop first (fast shutdown ships all WAL to connected replicas), then release the key.
+    Some(Decision::new(
+        [
+            Action::Demote {
+                mode: StopMode::Graceful,
+            },
+            Action::ReleaseLease,
+        ],
+        Reason::SwitchingOver {
+            candidate: fo.candidate.clone(),
+        },
+    ))
+}
+
+/// Why `m` cannot take over from us now, if it cannot.
+fn target_problem(m: &MemberView, me: &RunningPg, cfg: &HaConfig) -> Option<String> {
+    if m.nofailover {
+        return Some("is tagged nofailover".into());
+    }
+    if m.role != PgRole::Replica || !m.running {
+        return Some("is not a running replica".into());
+    }
+    let behind = lag(me.lsn, m.lsn.unwrap_or_default());
+    (behind > cfg.maximum_lag_on_failover).then(|| {
+        format!(
+            "lags {behind} bytes, more than maximum_lag_on_failover {}",
+            cfg.maximum_lag_on_failover
+        )
+    })
+}

@@ -1,0 +1,140 @@
+//! The functional core: all high-availability policy, as one pure function.
+//!
+//! `decide(&Observation, &HaConfig) -> Decision` maps what a node sees (its PostgreSQL, the
+//! cluster's keys in etcd, its lease, the clock) to an ordered list of actions and a reason.
+//! The shell (`runtime`) observes, calls `decide`, executes, and publishes.
+//!
+//! Rules this module keeps (checked by `proptests.rs`):
+//! - no I/O, no clock, no randomness, no logging: only `std` and `crate::ha` are used here;
+//! - `decide` is total and deterministic;
+//! - never `Promote` (or start as primary) unless the lease is held and fresh, or an
+//!   `AcquireLease`/`RenewLease` earlier in the same batch proves it (a lost CAS aborts the batch);
+//! - a primary whose lease could expire before it stops (etcd unreachable and less than
+//!   `retry_timeout` left) always demotes.
+//!
+//! The situation decides the submodule: etcd down (`dcs_down`), leader key vacant
+//! (`no_leader`), we hold it (`leader`), someone else holds it (`replica`).
+
+pub mod action;
+mod dcs_down;
+mod leader;
+pub mod model;
+mod no_leader;
+mod replica;
+
+#[cfg(test)]
+mod builders;
+#[cfg(test)]
+mod proptests;
+#[cfg(test)]
+mod tests;
+
+pub use action::{Action, Decision, Ineligible, Reason, StartAs, StopMode};
+pub use model::*;
+
+/// The settings decisions depend on: the cluster's dynamic configuration (etcd `config`, else
+/// `bootstrap.dcs`, else Patroni's defaults) and this member's own tags.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HaConfig {
+    /// Lease time to live.
+    pub ttl: Millis,
+    /// Time between cycles.
+    pub loop_wait: Millis,
+    /// How long etcd and PostgreSQL operations are retried; also the margin a leader keeps
+    /// between demoting and the earliest moment its lease could expire.
+    pub retry_timeout: Millis,
+    /// A replica further behind than this (bytes) may not become leader.
+    pub maximum_lag_on_failover: u64,
+    /// How long a leader tries to bring its crashed PostgreSQL back before giving the lease away.
+    pub primary_start_timeout: Millis,
+    /// Rewind a diverged former primary instead of cloning it again.
+    pub use_pg_rewind: bool,
+    /// Keep a physical replication slot per member on the leader.
+    pub use_slots: bool,
+    /// Maintenance mode: do not start, stop, promote or demote PostgreSQL.
+    pub pause: bool,
+    /// This member may not become leader.
+    pub nofailover: bool,
+    /// Tie-break between equally advanced candidates; higher wins.
+    pub failover_priority: i64,
+    /// The config file has a `bootstrap` section: this member may initialize a new cluster.
+    pub can_bootstrap: bool,
+}
+
+impl Default for HaConfig {
+    /// Patroni's defaults.
+    fn default() -> Self {
+        HaConfig {
+            ttl: Millis::secs(30),
+            loop_wait: Millis::secs(10),
+            retry_timeout: Millis::secs(10),
+            maximum_lag_on_failover: 1_048_576,
+            primary_start_timeout: Millis::secs(300),
+            use_pg_rewind: true,
+            use_slots: true,
+            pause: false,
+            nofailover: false,
+            failover_priority: 1,
+            can_bootstrap: true,
+        }
+    }
+}
+
+/// Decides what this member does now. See the module documentation for the rules.
+pub fn decide(obs: &Observation, cfg: &HaConfig) -> Decision {
+    match &obs.dcs {
+        DcsView::Unreachable { since } => dcs_down::decide(obs, *since, cfg),
+        DcsView::Reachable(view) => match &view.leader {
+            None => no_leader::decide(obs, view, cfg),
+            Some(l) if l.holder == obs.me => leader::decide(obs, view, l, cfg),
+            Some(l) => replica::decide(obs, view, l, cfg),
+        },
+    }
+}
+
+/// Whether the lease is known to be valid at `obs.now`.
+pub fn lease_is_fresh(obs: &Observation) -> bool {
+    obs.lease_valid_until.is_some_and(|until| until > obs.now)
+}
+
+/// The replication target for `leader`, if its member record says where it listens.
+fn upstream_of(view: &ClusterView, leader: &MemberName) -> Option<Upstream> {
+    let m = view.member(leader)?;
+    Some(Upstream {
+        name: m.name.clone(),
+        conn: m.conn.clone()?,
+    })
+}
+
+/// Members that stream from the leader `me`: every other member in the view.
+fn slot_members(view: &ClusterView, me: &MemberName) -> Vec<MemberName> {
+    let mut v: Vec<MemberName> = view
+        .members
+        .iter()
+        .filter(|m| &m.name != me)
+        .map(|m| m.name.clone())
+        .collect();
+    v.sort();
+    v
+}
+
+/// The system identifier of the local data directory, if PostgreSQL told us.
+fn local_sysid(pg: &PgState) -> Option<&str> {
+    match pg {
+        PgState::Stopped(s) => Some(&s.sysid),
+        PgState::Running(r) => Some(&r.sysid),
+        _ => None,
+    }
+}
+
+/// A fatal decision when our data directory belongs to another cluster than `initialize` says.
+fn sysid_mismatch(obs: &Observation, view: &ClusterView) -> Option<Decision> {
+    let cluster = view.initialize.as_deref().filter(|s| !s.is_empty())?;
+    let local = local_sysid(&obs.pg).filter(|s| !s.is_empty())?;
+    (cluster != local).then(|| {
+        Decision::idle(Reason::SystemIdMismatch {
+            cluster: cluster.to_string(),
+            local: local.to_string(),
+        })
+    })
+}

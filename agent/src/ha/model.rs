@@ -1,0 +1,396 @@
+//! Plain data the HA core decides on: what this node sees of itself, of PostgreSQL and of the
+//! cluster in etcd, at one instant.
+//!
+//! Invariants: everything here is a value. Time is a monotonic [`Millis`] supplied by the shell
+//! (plus a wall-clock reading used only for scheduled switchovers); nothing here reads a clock,
+//! touches a socket or logs. Failures of the outside world are *states* (`DcsView::Unreachable`,
+//! `PgState::Unknown`), never errors.
+
+use std::fmt;
+
+/// Milliseconds on the shell's monotonic clock (or a duration in milliseconds).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Millis(pub u64);
+
+impl Millis {
+    /// A duration of `s` seconds.
+    pub const fn secs(s: u64) -> Self {
+        Millis(s * 1000)
+    }
+    /// `self - earlier`, or zero when `earlier` is later.
+    pub fn since(self, earlier: Millis) -> Millis {
+        Millis(self.0.saturating_sub(earlier.0))
+    }
+    /// `self + d`, saturating.
+    pub fn plus(self, d: Millis) -> Millis {
+        Millis(self.0.saturating_add(d.0))
+    }
+}
+
+/// A member's name as it appears in `members/<name>` and in the `leader` key.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct MemberName(pub String);
+
+impl MemberName {
+    /// Wraps a name.
+    pub fn new(s: impl Into<String>) -> Self {
+        MemberName(s.into())
+    }
+    /// The name as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for MemberName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A WAL position (PostgreSQL's `pg_lsn` as a 64-bit integer, as Patroni stores it).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Lsn(pub u64);
+
+impl fmt::Display for Lsn {
+    /// PostgreSQL's text form, e.g. `0/42A6A70`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:X}/{:X}", self.0 >> 32, self.0 & 0xFFFF_FFFF)
+    }
+}
+
+impl Lsn {
+    /// Parses PostgreSQL's `X/Y` text form.
+    pub fn parse(s: &str) -> Option<Lsn> {
+        let (hi, lo) = s.trim().split_once('/')?;
+        let hi = u64::from_str_radix(hi, 16).ok()?;
+        let lo = u64::from_str_radix(lo, 16).ok()?;
+        if hi > u64::from(u32::MAX) || lo > u64::from(u32::MAX) {
+            return None;
+        }
+        Some(Lsn((hi << 32) | lo))
+    }
+}
+
+/// An etcd `mod_revision`, used for compare-and-set on a key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
+pub struct Revision(pub i64);
+
+/// Everything the core knows at one instant. Built by the shell's `observe()`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observation {
+    /// This member.
+    pub me: MemberName,
+    /// Monotonic now.
+    pub now: Millis,
+    /// Wall clock, milliseconds since the Unix epoch; only compared with `scheduled_at`.
+    pub wall_ms: u64,
+    /// The cluster as read from etcd, or when etcd could not be read since.
+    pub dcs: DcsView,
+    /// Local PostgreSQL.
+    pub pg: PgState,
+    /// Until when our own etcd lease is known to be alive: the send time of the last
+    /// successful renewal plus ttl. `None` when we never renewed in this process.
+    pub lease_valid_until: Option<Millis>,
+    /// A long-running PostgreSQL job (clone, rewind, start, ...) still in flight.
+    pub job: Option<RunningJob>,
+    /// The most recently finished job and whether it worked.
+    pub last_job: Option<JobResult>,
+    /// Since when PostgreSQL has been seen not running (`Stopped`), if it is not running now.
+    pub pg_down_since: Option<Millis>,
+    /// What the other members answered on `GET /patroni`; filled only when the leader key is
+    /// vacant (the leader race needs it). Members that did not answer are absent.
+    pub peers: Vec<PeerStatus>,
+    /// We won the `initialize` race in this process and are bootstrapping the cluster.
+    pub bootstrapping: bool,
+    /// Whom the local PostgreSQL is configured to stream from, as last written by the shell.
+    /// `None` after an agent restart, which makes the core re-point it once.
+    pub following: Option<MemberName>,
+    /// A request made through the REST API (restart, reinitialize) waiting to be acted on.
+    pub request: Option<LocalRequest>,
+}
+
+/// What etcd showed this cycle.
+#[derive(Debug, Clone, PartialEq)]
+pub enum DcsView {
+    /// etcd answered: the cluster's keys.
+    Reachable(ClusterView),
+    /// etcd could not be read since `since` (monotonic).
+    Unreachable {
+        /// First failed read of the current outage.
+        since: Millis,
+    },
+}
+
+/// The cluster's keys in etcd, reduced to what decisions need.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ClusterView {
+    /// `initialize`: `None` when absent; `Some("")` while a member bootstraps; else the system id.
+    pub initialize: Option<String>,
+    /// `leader`.
+    pub leader: Option<LeaderKey>,
+    /// `members/*` that parsed.
+    pub members: Vec<MemberView>,
+    /// `failover`: a requested switchover or failover.
+    pub failover: Option<FailoverRequest>,
+    /// `status.optime`: the last WAL position the leader published.
+    pub optime: Option<Lsn>,
+    /// `history`: where each timeline ended.
+    pub history: Vec<TimelineSwitch>,
+    /// The `config` key exists (the cluster's dynamic configuration has been seeded).
+    pub has_config: bool,
+}
+
+impl ClusterView {
+    /// The member record of `name`, if present.
+    pub fn member(&self, name: &MemberName) -> Option<&MemberView> {
+        self.members.iter().find(|m| &m.name == name)
+    }
+}
+
+/// The `leader` key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeaderKey {
+    /// Member named in the key.
+    pub holder: MemberName,
+    /// mod_revision of the key.
+    pub revision: Revision,
+}
+
+/// A member's record (`members/<name>`) as the core needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberView {
+    /// Member name.
+    pub name: MemberName,
+    /// Role it reported.
+    pub role: PgRole,
+    /// `state == running` (PostgreSQL up and answering).
+    pub running: bool,
+    /// Where to reach its PostgreSQL, from `conn_url`.
+    pub conn: Option<ConnTarget>,
+    /// Timeline it reported.
+    pub timeline: Option<u32>,
+    /// WAL position it reported (`xlog_location`).
+    pub lsn: Option<Lsn>,
+    /// Tagged `nofailover` (or `failover_priority: 0`).
+    pub nofailover: bool,
+}
+
+/// A host and port of a member's PostgreSQL.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct ConnTarget {
+    /// Host name or address.
+    pub host: String,
+    /// TCP port.
+    pub port: u16,
+}
+
+/// Whom to stream from: the leader's name and address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Upstream {
+    /// Leader member.
+    pub name: MemberName,
+    /// Its PostgreSQL.
+    pub conn: ConnTarget,
+}
+
+/// The `failover` key: a switchover (with `leader`) or failover request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverRequest {
+    /// The leader the request was made against (switchover); `None` for a failover.
+    pub leader: Option<MemberName>,
+    /// The member that should become leader; `None` means "any healthy replica".
+    pub candidate: Option<MemberName>,
+    /// When to act, as Unix milliseconds; `None` means now.
+    pub scheduled_at_ms: Option<u64>,
+    /// mod_revision, for clearing the key with compare-and-delete.
+    pub revision: Revision,
+}
+
+/// One entry of the `history` key: timeline `timeline` ended at `switch_lsn`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TimelineSwitch {
+    /// The timeline that ended.
+    pub timeline: u32,
+    /// The WAL position where the next timeline forked off it.
+    pub switch_lsn: Lsn,
+}
+
+/// What another member answered on its REST API during the leader race.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PeerStatus {
+    /// Member name.
+    pub name: MemberName,
+    /// It reports itself a running primary (`role: primary`, `state: running`).
+    pub running_primary: bool,
+    /// Its timeline.
+    pub timeline: Option<u32>,
+    /// Its WAL position (receive/replay on a replica, current on a primary).
+    pub lsn: Option<Lsn>,
+    /// It may not become leader (`nofailover`).
+    pub nofailover: bool,
+    /// Its `failover_priority` tag (higher wins ties).
+    pub failover_priority: i64,
+}
+
+/// PostgreSQL's role.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum PgRole {
+    /// Accepts writes.
+    Primary,
+    /// In recovery.
+    Replica,
+    /// Not known (stopped, unreachable, or not reported).
+    Unknown,
+}
+
+impl fmt::Display for PgRole {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            PgRole::Primary => "primary",
+            PgRole::Replica => "replica",
+            PgRole::Unknown => "unknown",
+        })
+    }
+}
+
+/// The local PostgreSQL as the shell found it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PgState {
+    /// The data directory is missing or empty.
+    NoData,
+    /// A data directory exists and no postmaster runs on it.
+    Stopped(StoppedPg),
+    /// A postmaster runs but does not accept connections yet (startup, crash recovery).
+    Starting,
+    /// A postmaster runs and answered our queries.
+    Running(RunningPg),
+    /// A postmaster runs but did not answer (hung, SIGSTOPped, refused our login).
+    Unknown,
+}
+
+impl PgState {
+    /// The role if PostgreSQL runs and answered.
+    pub fn role(&self) -> PgRole {
+        match self {
+            PgState::Running(r) => r.role,
+            _ => PgRole::Unknown,
+        }
+    }
+    /// Whether a data directory exists.
+    pub fn has_data(&self) -> bool {
+        !matches!(self, PgState::NoData)
+    }
+    /// The running primary's or replica's details.
+    pub fn running(&self) -> Option<&RunningPg> {
+        match self {
+            PgState::Running(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// A data directory without a postmaster, from `pg_controldata`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoppedPg {
+    /// Database system identifier.
+    pub sysid: String,
+    /// Latest checkpoint's timeline.
+    pub timeline: u32,
+    /// How the cluster was left.
+    pub control_state: ControlState,
+}
+
+/// `Database cluster state` from `pg_controldata`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ControlState {
+    /// `shut down`: a primary stopped cleanly.
+    ShutDown,
+    /// `shut down in recovery`: a replica stopped cleanly.
+    ShutDownInRecovery,
+    /// `in production`: a primary that crashed.
+    InProduction,
+    /// `in archive recovery` / `in crash recovery`: a replica that crashed.
+    InRecovery,
+    /// Anything else.
+    Other,
+}
+
+/// A running PostgreSQL that answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunningPg {
+    /// Primary or replica.
+    pub role: PgRole,
+    /// Database system identifier.
+    pub sysid: String,
+    /// Current timeline (a replica's: the one it replays).
+    pub timeline: u32,
+    /// Primary: `pg_current_wal_lsn()`. Replica: the received or replayed position, whichever is later.
+    pub lsn: Lsn,
+    /// Replica: last replayed position (decides divergence from a new leader's timeline).
+    pub replay_lsn: Lsn,
+    /// Replica: the WAL receiver is streaming.
+    pub streaming: bool,
+}
+
+/// Kinds of long-running PostgreSQL work the shell runs in the background.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobKind {
+    /// initdb, start, create roles.
+    Bootstrap,
+    /// Start PostgreSQL.
+    Start,
+    /// Restart PostgreSQL.
+    Restart,
+    /// pg_basebackup from the leader, then start.
+    Clone,
+    /// pg_rewind from the leader, then start.
+    Rewind,
+    /// Wipe the data directory, clone, start.
+    Reinitialize,
+}
+
+impl fmt::Display for JobKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JobKind::Bootstrap => "bootstrap",
+            JobKind::Start => "start",
+            JobKind::Restart => "restart",
+            JobKind::Clone => "clone",
+            JobKind::Rewind => "rewind",
+            JobKind::Reinitialize => "reinitialize",
+        })
+    }
+}
+
+/// A job in flight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RunningJob {
+    /// What it does.
+    pub kind: JobKind,
+    /// When it started.
+    pub since: Millis,
+    /// The job may leave PostgreSQL running as a primary (start or restart as primary).
+    /// Such a job must be stopped as soon as this member cannot prove it holds the lease.
+    pub primary: bool,
+}
+
+/// A finished job.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct JobResult {
+    /// What it did.
+    pub kind: JobKind,
+    /// It succeeded.
+    pub ok: bool,
+    /// When it finished.
+    pub at: Millis,
+}
+
+/// A request from the REST API or `hactl` for this member.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LocalRequest {
+    /// Restart PostgreSQL in its current role.
+    Restart,
+    /// Throw the data away and clone again from the leader.
+    Reinitialize,
+}

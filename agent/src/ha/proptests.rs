@@ -1,0 +1,244 @@
+//! Property tests: safety rules of `decide` over arbitrary observations.
+
+use proptest::prelude::*;
+
+use super::builders::{SYSID, name, peer};
+use super::*;
+
+const MEMBERS: [&str; 3] = ["pg1", "pg2", "pg3"];
+
+fn arb_name() -> impl Strategy<Value = MemberName> {
+    prop::sample::select(&MEMBERS[..]).prop_map(name)
+}
+
+fn arb_running() -> impl Strategy<Value = RunningPg> {
+    (
+        prop_oneof![Just(PgRole::Primary), Just(PgRole::Replica)],
+        0u64..3000,
+        1u32..4,
+        prop_oneof![Just(SYSID.to_string()), Just("42".to_string())],
+        any::<bool>(),
+    )
+        .prop_map(|(role, lsn, timeline, sysid, streaming)| RunningPg {
+            role,
+            sysid,
+            timeline,
+            lsn: Lsn(lsn),
+            replay_lsn: Lsn(lsn.saturating_sub(10)),
+            streaming,
+        })
+}
+
+fn arb_pg() -> impl Strategy<Value = PgState> {
+    prop_oneof![
+        Just(PgState::NoData),
+        Just(PgState::Starting),
+        Just(PgState::Unknown),
+        prop_oneof![
+            Just(ControlState::ShutDown),
+            Just(ControlState::InProduction),
+            Just(ControlState::ShutDownInRecovery),
+        ]
+        .prop_map(|control_state| PgState::Stopped(StoppedPg {
+            sysid: SYSID.into(),
+            timeline: 1,
+            control_state,
+        })),
+        arb_running().prop_map(PgState::Running),
+    ]
+}
+
+fn arb_member() -> impl Strategy<Value = MemberView> {
+    (
+        arb_name(),
+        prop_oneof![Just(PgRole::Primary), Just(PgRole::Replica)],
+        0u64..3000,
+        any::<bool>(),
+        any::<bool>(),
+    )
+        .prop_map(|(n, role, lsn, running, nofailover)| MemberView {
+            name: n.clone(),
+            role,
+            running,
+            conn: Some(super::builders::conn(n.as_str())),
+            timeline: Some(1),
+            lsn: Some(Lsn(lsn)),
+            nofailover,
+        })
+}
+
+fn arb_view() -> impl Strategy<Value = ClusterView> {
+    (
+        prop::option::of(arb_name()),
+        prop::collection::vec(arb_member(), 0..4),
+        prop_oneof![
+            Just(None),
+            Just(Some(String::new())),
+            Just(Some(SYSID.to_string()))
+        ],
+        prop::option::of((prop::option::of(arb_name()), prop::option::of(arb_name()))),
+        prop::option::of(0u64..3000),
+        any::<bool>(),
+    )
+        .prop_map(|(leader, members, initialize, failover, optime, has_config)| ClusterView {
+            initialize,
+            leader: leader.map(|holder| LeaderKey {
+                holder,
+                revision: Revision(5),
+            }),
+            members,
+            failover: failover.map(|(leader, candidate)| FailoverRequest {
+                leader,
+                candidate,
+                scheduled_at_ms: None,
+                revision: Revision(7),
+            }),
+            optime: optime.map(Lsn),
+            history: vec![TimelineSwitch {
+                timeline: 1,
+                switch_lsn: Lsn(1500),
+            }],
+            has_config,
+        })
+}
+
+fn arb_job() -> impl Strategy<Value = Option<RunningJob>> {
+    prop::option::of(
+        (
+            prop_oneof![
+                Just(JobKind::Start),
+                Just(JobKind::Clone),
+                Just(JobKind::Rewind),
+                Just(JobKind::Restart),
+                Just(JobKind::Bootstrap)
+            ],
+            any::<bool>(),
+        )
+            .prop_map(|(kind, primary)| RunningJob {
+                kind,
+                since: Millis(900_000),
+                primary,
+            }),
+    )
+}
+
+prop_compose! {
+    fn arb_obs()(
+        me in arb_name(),
+        dcs_up in prop::bool::weighted(0.8),
+        view in arb_view(),
+        pg in arb_pg(),
+        lease in prop::option::of(0u64..60_000),
+        job in arb_job(),
+        peers in prop::collection::vec((arb_name(), 0u64..3000, any::<bool>()), 0..3),
+        bootstrapping in any::<bool>(),
+        following in prop::option::of(arb_name()),
+        down in prop::option::of(0u64..400_000),
+    ) -> Observation {
+        let now = Millis(1_000_000);
+        Observation {
+            me,
+            now,
+            wall_ms: 1_800_000_000_000,
+            dcs: if dcs_up { DcsView::Reachable(view) } else { DcsView::Unreachable { since: Millis(990_000) } },
+            pg,
+            // Lease validity anywhere from 30 s ago to 30 s ahead.
+            lease_valid_until: lease.map(|l| Millis(now.0 + l).since(Millis(30_000))),
+            job,
+            last_job: None,
+            pg_down_since: down.map(|d| now.since(Millis(d))),
+            peers: peers.into_iter().map(|(n, lsn, primary)| PeerStatus { running_primary: primary, ..peer(n.as_str(), lsn) }).collect(),
+            bootstrapping,
+            following,
+            request: None,
+        }
+    }
+}
+
+prop_compose! {
+    fn arb_cfg()(pause in prop::bool::weighted(0.2), use_slots in any::<bool>(), rewind in any::<bool>(), nofailover in any::<bool>(), pst in prop_oneof![Just(0u64), Just(300_000u64)]) -> HaConfig {
+        HaConfig { pause, use_slots, use_pg_rewind: rewind, nofailover, primary_start_timeout: Millis(pst), ..HaConfig::default() }
+    }
+}
+
+/// The lease is proven for an action at `i`: held and fresh, or won/renewed earlier in the batch.
+fn lease_proven(obs: &Observation, actions: &[Action], i: usize) -> bool {
+    let holds = matches!(&obs.dcs, DcsView::Reachable(v) if v.leader.as_ref().is_some_and(|l| l.holder == obs.me));
+    (holds && lease_is_fresh(obs))
+        || actions[..i]
+            .iter()
+            .any(|a| matches!(a, Action::AcquireLease | Action::RenewLease))
+}
+
+fn may_write(obs: &Observation) -> bool {
+    obs.pg.role() == PgRole::Primary || obs.job.is_some_and(|j| j.primary)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    #[test]
+    fn never_promotes_without_lease(obs in arb_obs(), cfg in arb_cfg()) {
+        let d = decide(&obs, &cfg);
+        for (i, a) in d.actions.iter().enumerate() {
+            let makes_primary = matches!(a, Action::Promote | Action::Start { role: StartAs::Primary });
+            // Bootstrap's first start happens before any lease exists, in a cluster with no data elsewhere.
+            let bootstrap_start = obs.bootstrapping && matches!(a, Action::Start { .. });
+            if makes_primary && !bootstrap_start {
+                prop_assert!(lease_proven(&obs, &d.actions, i), "{a:?} without lease: {d:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn cut_off_primary_demotes_before_lease_expiry(obs in arb_obs(), cfg in arb_cfg()) {
+        let d = decide(&obs, &cfg);
+        let left = obs.lease_valid_until.map_or(Millis(0), |u| u.since(obs.now));
+        if matches!(obs.dcs, DcsView::Unreachable { .. }) && may_write(&obs) && !cfg.pause && left <= cfg.retry_timeout {
+            prop_assert_eq!(d.actions.first(), Some(&Action::Demote { mode: StopMode::Immediate }));
+        }
+    }
+
+    #[test]
+    fn primary_under_another_leader_demotes_at_once(obs in arb_obs(), cfg in arb_cfg()) {
+        let d = decide(&obs, &cfg);
+        if let DcsView::Reachable(v) = &obs.dcs {
+            if v.leader.as_ref().is_some_and(|l| l.holder != obs.me) && may_write(&obs) && !cfg.pause {
+                prop_assert_eq!(d.actions, vec![Action::Demote { mode: StopMode::Immediate }]);
+            }
+        }
+    }
+
+    #[test]
+    fn never_races_for_a_held_or_unknown_lease(obs in arb_obs(), cfg in arb_cfg()) {
+        let d = decide(&obs, &cfg);
+        let vacant = matches!(&obs.dcs, DcsView::Reachable(v) if v.leader.is_none());
+        if !vacant {
+            prop_assert!(!d.actions.contains(&Action::AcquireLease), "{d:?}");
+        }
+    }
+
+    #[test]
+    fn never_promotes_and_demotes_together(obs in arb_obs(), cfg in arb_cfg()) {
+        let d = decide(&obs, &cfg);
+        let promotes = d.actions.iter().any(|a| matches!(a, Action::Promote));
+        let demotes = d.actions.iter().any(|a| matches!(a, Action::Demote { .. }));
+        prop_assert!(!(promotes && demotes), "{d:?}");
+    }
+
+    #[test]
+    fn paused_cluster_never_touches_postgres(obs in arb_obs(), mut cfg in arb_cfg()) {
+        cfg.pause = true;
+        let d = decide(&obs, &cfg);
+        for a in &d.actions {
+            let touches = matches!(a, Action::Promote | Action::Demote { .. } | Action::Follow { .. } | Action::Rewind { .. } | Action::Reinitialize { .. } | Action::Clone { .. } | Action::Bootstrap)
+                || matches!(a, Action::Start { .. });
+            prop_assert!(!touches || d.reason.is_fatal(), "{a:?} while paused: {d:?}");
+        }
+    }
+
+    #[test]
+    fn decide_is_deterministic(obs in arb_obs(), cfg in arb_cfg()) {
+        prop_assert_eq!(decide(&obs, &cfg), decide(&obs, &cfg));
+    }
+}

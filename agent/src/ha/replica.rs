@@ -1,0 +1,133 @@
+//! Decisions while another member holds the `leader` key.
+//!
+//! A node that runs as primary without the key stops accepting writes at once (immediate
+//! stop): two writable primaries are the one outcome worse than downtime. Otherwise the node
+//! makes its PostgreSQL a streaming replica of the leader: clone when there is no data, start
+//! when stopped, re-point replication when it follows someone else, and rewind (or, when
+//! rewinding is off or did not help, clone again) when its timeline diverged from the leader's.
+
+use super::{
+    Action, ClusterView, Decision, HaConfig, JobKind, LeaderKey, LocalRequest,
+    Observation, PgRole, PgState, Reason, RunningPg, StartAs, StopMode, TimelineSwitch,
+    sysid_mismatch, upstream_of,
+};
+
+pub(super) fn decide(obs: &Observation, view: &ClusterView, key: &LeaderKey, cfg: &HaConfig) -> Decision {
+    let leader = &key.holder;
+    // Safety before anything else: a primary, or a job that may start one, stops at once. Only
+    // maintenance mode overrides this, because there the operator owns PostgreSQL (as in
+    // Patroni).
+    let may_write = obs.pg.role() == PgRole::Primary || obs.job.is_some_and(|j| j.primary);
+    if may_write && !cfg.pause {
+        return Decision::new(
+            [Action::Demote {
+                mode: StopMode::Immediate,
+            }],
+            Reason::LeaderKeyHeldByOther(leader.clone()),
+        );
+    }
+    if let Some(d) = sysid_mismatch(obs, view) {
+        return d;
+    }
+    if let Some(job) = obs.job {
+        return Decision::idle(Reason::JobInProgress(job.kind));
+    }
+    if cfg.pause {
+        return Decision::idle(Reason::Paused);
+    }
+    let Some(upstream) = upstream_of(view, leader) else {
+        return Decision::idle(Reason::WaitingForLeaderRecord(leader.clone()));
+    };
+    if obs.request == Some(LocalRequest::Reinitialize) {
+        return Decision::new(
+            [Action::Reinitialize { upstream }],
+            Reason::Requested(JobKind::Reinitialize),
+        );
+    }
+    match &obs.pg {
+        PgState::NoData => Decision::new(
+            [Action::Clone { upstream }],
+            Reason::CloningFromLeader(leader.clone()),
+        ),
+        PgState::Stopped(_) => {
+            if rewind_failed(obs) {
+                return Decision::new(
+                    [Action::Reinitialize { upstream }],
+                    Reason::ReinitializingDiverged(leader.clone()),
+                );
+            }
+            // Started as a standby it replays its own WAL first; whether it diverged from the
+            // leader's timeline is judged once it runs and reports its replay position.
+            Decision::new(
+                [Action::Start {
+                    role: StartAs::Replica {
+                        upstream: Some(upstream),
+                    },
+                }],
+                Reason::StartingAsReplica,
+            )
+        }
+        PgState::Starting => Decision::idle(Reason::PostgresStarting),
+        PgState::Unknown => Decision::idle(Reason::PostgresUnresponsive),
+        PgState::Running(r) => {
+            let leader_tl = view.member(leader).and_then(|m| m.timeline);
+            if diverged(r, leader_tl, &view.history) == Some(true) {
+                let tried = rewind_failed(obs) || rewound_recently(obs, cfg);
+                return if cfg.use_pg_rewind && !tried {
+                    Decision::new(
+                        [Action::Rewind { upstream }],
+                        Reason::RewindingDiverged(leader.clone()),
+                    )
+                } else {
+                    Decision::new(
+                        [Action::Reinitialize { upstream }],
+                        Reason::ReinitializingDiverged(leader.clone()),
+                    )
+                };
+            }
+            if obs.request == Some(LocalRequest::Restart) {
+                return Decision::new([Action::Restart], Reason::Requested(JobKind::Restart));
+            }
+            if obs.following.as_ref() != Some(leader) {
+                return Decision::new(
+                    [Action::Follow { upstream }],
+                    Reason::ReconfiguringToFollow(leader.clone()),
+                );
+            }
+            Decision::idle(Reason::FollowingLeader(leader.clone()))
+        }
+    }
+}
+
+/// The last job was a rewind and it failed: the node is cloned afresh instead of looping.
+fn rewind_failed(obs: &Observation) -> bool {
+    obs.last_job
+        .is_some_and(|j| j.kind == JobKind::Rewind && !j.ok)
+}
+
+/// A rewind succeeded within the last ttl and yet the node still diverges: rewinding again
+/// would loop, so it is cloned afresh instead.
+fn rewound_recently(obs: &Observation, cfg: &HaConfig) -> bool {
+    obs.last_job
+        .is_some_and(|j| j.kind == JobKind::Rewind && j.ok && obs.now.since(j.at) < cfg.ttl)
+}
+
+/// Whether a replica on `r`'s timeline and replay position can stream from a leader on
+/// `leader_tl`: `Some(true)` when it holds WAL the leader's history does not (it replayed past
+/// the point where the leader's timeline forked off its own, or is on a newer timeline),
+/// `None` when the history does not say.
+pub(super) fn diverged(
+    r: &RunningPg,
+    leader_tl: Option<u32>,
+    history: &[TimelineSwitch],
+) -> Option<bool> {
+    let leader_tl = leader_tl?;
+    if r.timeline == leader_tl {
+        return Some(false);
+    }
+    if r.timeline > leader_tl {
+        return Some(true);
+    }
+    let fork = history.iter().find(|h| h.timeline == r.timeline)?;
+    Some(r.replay_lsn > fork.switch_lsn)
+}

@@ -1,0 +1,15 @@
+//! hapg's agent: PostgreSQL high availability with a leader lease in etcd, compatible with
+//! Patroni's configuration, etcd layout and REST API.
+//!
+//! Architecture: **observe → decide → execute**, every `loop_wait` or as soon as etcd reports
+//! a change of the leader key.
+//! - `ha`: the functional core. `ha::decide` maps one observation to actions; no I/O.
+//! - `runtime`: the imperative shell that observes etcd and PostgreSQL, calls `decide`, runs the
+//!   actions (long ones as background jobs), and publishes a snapshot for the REST API.
+//! - `dcs`: the cluster's keys in etcd (`trait Dcs`, `EtcdDcs`), in Patroni's layout.
+//! - `pg`: the local PostgreSQL (`trait Postgres`, `LocalPostgres`): pg_ctl, initdb,
+//!   pg_basebackup, pg_rewind, configuration files, state queries.
+//! - `config`: the Patroni-style YAML file and `PATRONI_*` overrides, validated.
+//! - `api`: the REST API (health checks for HAProxy, status JSON, switchover).
+
+pub mod ha;
