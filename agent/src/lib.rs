@@ -12,4 +12,7 @@
 //! - `config`: the Patroni-style YAML file and `PATRONI_*` overrides, validated.
 //! - `api`: the REST API (health checks for HAProxy, status JSON, switchover).
 
+pub mod config;
+pub mod dcs;
 pub mod ha;
+pub mod pg;

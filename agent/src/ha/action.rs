@@ -294,7 +294,10 @@ impl fmt::Display for Reason {
             Reason::BootstrapFailed => write!(f, "bootstrap failed, releasing the initialize key"),
             Reason::WaitingForLeaderToBootstrap => write!(f, "waiting for leader to bootstrap"),
             Reason::CannotBootstrap => {
-                write!(f, "no cluster to join and this member may not bootstrap one")
+                write!(
+                    f,
+                    "no cluster to join and this member may not bootstrap one"
+                )
             }
             Reason::LeaderRenewed => write!(f, "no action. I am the leader with the lock"),
             Reason::PromotingHeldLease => {
@@ -302,7 +305,10 @@ impl fmt::Display for Reason {
             }
             Reason::RestartingPrimary => write!(f, "starting primary after failure"),
             Reason::PrimaryStartTimeout => {
-                write!(f, "primary did not start in time, releasing the leader lock")
+                write!(
+                    f,
+                    "primary did not start in time, releasing the leader lock"
+                )
             }
             Reason::LeaderWithoutData => {
                 write!(f, "leader lock held without a data directory, releasing it")
@@ -323,9 +329,14 @@ impl fmt::Display for Reason {
                 write!(f, "demoting self because I do not have the lock: {why}")
             }
             Reason::FollowingLeader(l) => {
-                write!(f, "no action. I am a secondary and I am following a leader ({l})")
+                write!(
+                    f,
+                    "no action. I am a secondary and I am following a leader ({l})"
+                )
             }
-            Reason::ReconfiguringToFollow(l) => write!(f, "changing primary_conninfo to follow {l}"),
+            Reason::ReconfiguringToFollow(l) => {
+                write!(f, "changing primary_conninfo to follow {l}")
+            }
             Reason::StartingAsReplica => write!(f, "starting as a secondary"),
             Reason::LeaderKeyHeldByOther(l) => {
                 write!(f, "demoting self because {l} holds the leader lock")
@@ -339,10 +350,16 @@ impl fmt::Display for Reason {
                 write!(f, "waiting for the member record of leader {l}")
             }
             Reason::DcsUnreachableRetrying => {
-                write!(f, "DCS is not accessible; retrying while the lease is valid")
+                write!(
+                    f,
+                    "DCS is not accessible; retrying while the lease is valid"
+                )
             }
             Reason::LeaseExpiringWithoutDcs => {
-                write!(f, "demoting self because DCS is not accessible and I was a leader")
+                write!(
+                    f,
+                    "demoting self because DCS is not accessible and I was a leader"
+                )
             }
             Reason::DcsUnreachable => write!(f, "DCS is not accessible"),
             Reason::JobInProgress(k) => write!(f, "{k} in progress"),

@@ -7,7 +7,9 @@
 //! `retry_timeout` for the stop to finish. `loop_wait + 2 * retry_timeout <= ttl` (enforced by
 //! config validation) guarantees a full retry window before that point.
 
-use super::{Action, Decision, HaConfig, Millis, Observation, PgRole, PgState, Reason, StartAs, StopMode};
+use super::{
+    Action, Decision, HaConfig, Millis, Observation, PgRole, PgState, Reason, StartAs, StopMode,
+};
 
 pub(super) fn decide(obs: &Observation, _since: Millis, cfg: &HaConfig) -> Decision {
     let may_write = obs.pg.role() == PgRole::Primary || obs.job.is_some_and(|j| j.primary);

@@ -78,10 +78,10 @@ fn running_primary(
     cfg: &HaConfig,
     me: &RunningPg,
 ) -> Decision {
-    if let Some(fo) = &view.failover {
-        if let Some(d) = switchover(obs, view, cfg, fo, me) {
-            return d;
-        }
+    if let Some(fo) = &view.failover
+        && let Some(d) = switchover(obs, view, cfg, fo, me)
+    {
+        return d;
     }
     if obs.request == Some(LocalRequest::Restart) {
         return Decision::new(
@@ -103,12 +103,13 @@ fn running_primary(
 /// replication slot per member.
 fn housekeeping(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Vec<Action> {
     let mut actions = Vec::new();
-    if let Some(sysid) = local_sysid(&obs.pg) {
-        if view.initialize.as_deref().is_none_or(str::is_empty) && !sysid.is_empty() {
-            actions.push(Action::WriteInitialize {
-                sysid: sysid.to_string(),
-            });
-        }
+    if let Some(sysid) = local_sysid(&obs.pg)
+        && view.initialize.as_deref().is_none_or(str::is_empty)
+        && !sysid.is_empty()
+    {
+        actions.push(Action::WriteInitialize {
+            sysid: sysid.to_string(),
+        });
     }
     if !view.has_config {
         actions.push(Action::SeedConfig);
@@ -141,20 +142,22 @@ fn switchover(
             Reason::FailoverRequestInvalid(why),
         )
     };
-    if let Some(l) = &fo.leader {
-        if l != &obs.me {
-            return Some(clear(format!(
-                "leader name does not match: {l} != {}",
-                obs.me
-            )));
-        }
+    if let Some(l) = &fo.leader
+        && l != &obs.me
+    {
+        return Some(clear(format!(
+            "leader name does not match: {l} != {}",
+            obs.me
+        )));
     }
     if fo.scheduled_at_ms.is_some_and(|at| at > obs.wall_ms) {
         return None;
     }
     let ok = match &fo.candidate {
         Some(c) if c == &obs.me => {
-            return Some(clear("I am already the leader, no need to fail over".into()));
+            return Some(clear(
+                "I am already the leader, no need to fail over".into(),
+            ));
         }
         Some(c) => match view.member(c) {
             None => return Some(clear(format!("candidate {c} is not a member"))),

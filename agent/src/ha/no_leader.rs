@@ -186,15 +186,19 @@ pub(super) fn eligibility(
     if forced {
         return Ok(());
     }
-    if me.role == PgRole::Replica {
-        if let Some(optime) = view.optime {
-            let behind = lag(optime, me.lsn);
-            if behind > cfg.maximum_lag_on_failover {
-                return Err(Ineligible::Lagging { lag: behind });
-            }
+    if me.role == PgRole::Replica
+        && let Some(optime) = view.optime
+    {
+        let behind = lag(optime, me.lsn);
+        if behind > cfg.maximum_lag_on_failover {
+            return Err(Ineligible::Lagging { lag: behind });
         }
     }
-    for p in obs.peers.iter().filter(|p| p.name != obs.me && !p.nofailover) {
+    for p in obs
+        .peers
+        .iter()
+        .filter(|p| p.name != obs.me && !p.nofailover)
+    {
         let Some(lsn) = p.lsn else { continue };
         let better = lsn > me.lsn || (lsn == me.lsn && p.failover_priority > cfg.failover_priority);
         if better {

@@ -80,26 +80,28 @@ fn arb_view() -> impl Strategy<Value = ClusterView> {
         prop::option::of(0u64..3000),
         any::<bool>(),
     )
-        .prop_map(|(leader, members, initialize, failover, optime, has_config)| ClusterView {
-            initialize,
-            leader: leader.map(|holder| LeaderKey {
-                holder,
-                revision: Revision(5),
-            }),
-            members,
-            failover: failover.map(|(leader, candidate)| FailoverRequest {
-                leader,
-                candidate,
-                scheduled_at_ms: None,
-                revision: Revision(7),
-            }),
-            optime: optime.map(Lsn),
-            history: vec![TimelineSwitch {
-                timeline: 1,
-                switch_lsn: Lsn(1500),
-            }],
-            has_config,
-        })
+        .prop_map(
+            |(leader, members, initialize, failover, optime, has_config)| ClusterView {
+                initialize,
+                leader: leader.map(|holder| LeaderKey {
+                    holder,
+                    revision: Revision(5),
+                }),
+                members,
+                failover: failover.map(|(leader, candidate)| FailoverRequest {
+                    leader,
+                    candidate,
+                    scheduled_at_ms: None,
+                    revision: Revision(7),
+                }),
+                optime: optime.map(Lsn),
+                history: vec![TimelineSwitch {
+                    timeline: 1,
+                    switch_lsn: Lsn(1500),
+                }],
+                has_config,
+            },
+        )
 }
 
 fn arb_job() -> impl Strategy<Value = Option<RunningJob>> {
@@ -202,10 +204,12 @@ proptest! {
     #[test]
     fn primary_under_another_leader_demotes_at_once(obs in arb_obs(), cfg in arb_cfg()) {
         let d = decide(&obs, &cfg);
-        if let DcsView::Reachable(v) = &obs.dcs {
-            if v.leader.as_ref().is_some_and(|l| l.holder != obs.me) && may_write(&obs) && !cfg.pause {
-                prop_assert_eq!(d.actions, vec![Action::Demote { mode: StopMode::Immediate }]);
-            }
+        if let DcsView::Reachable(v) = &obs.dcs
+            && v.leader.as_ref().is_some_and(|l| l.holder != obs.me)
+            && may_write(&obs)
+            && !cfg.pause
+        {
+            prop_assert_eq!(d.actions, vec![Action::Demote { mode: StopMode::Immediate }]);
         }
     }
 

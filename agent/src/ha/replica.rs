@@ -7,12 +7,16 @@
 //! rewinding is off or did not help, clone again) when its timeline diverged from the leader's.
 
 use super::{
-    Action, ClusterView, Decision, HaConfig, JobKind, LeaderKey, LocalRequest,
-    Observation, PgRole, PgState, Reason, RunningPg, StartAs, StopMode, TimelineSwitch,
-    sysid_mismatch, upstream_of,
+    Action, ClusterView, Decision, HaConfig, JobKind, LeaderKey, LocalRequest, Observation, PgRole,
+    PgState, Reason, RunningPg, StartAs, StopMode, TimelineSwitch, sysid_mismatch, upstream_of,
 };
 
-pub(super) fn decide(obs: &Observation, view: &ClusterView, key: &LeaderKey, cfg: &HaConfig) -> Decision {
+pub(super) fn decide(
+    obs: &Observation,
+    view: &ClusterView,
+    key: &LeaderKey,
+    cfg: &HaConfig,
+) -> Decision {
     let leader = &key.holder;
     // Safety before anything else: a primary, or a job that may start one, stops at once. Only
     // maintenance mode overrides this, because there the operator owns PostgreSQL (as in

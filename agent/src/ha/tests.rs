@@ -55,7 +55,11 @@ fn bootstrap_race() {
             .given(node("pg1").cluster(uninit).config(|c| c.nofailover = true))
             .want([], Reason::CannotBootstrap),
         case("member without a bootstrap section never bootstraps")
-            .given(node("pg1").cluster(uninit).config(|c| c.can_bootstrap = false))
+            .given(
+                node("pg1")
+                    .cluster(uninit)
+                    .config(|c| c.can_bootstrap = false),
+            )
             .want([], Reason::CannotBootstrap),
         case("someone else claimed initialize: wait")
             .given(node("pg2").cluster(|v| v.initialize = Some(String::new())))
@@ -273,7 +277,13 @@ fn replica_follows() {
             .given(with_leader("pg2").job(JobKind::Clone, false))
             .want([], Reason::JobInProgress(JobKind::Clone)),
         case("leader's member record missing: wait for it")
-            .given(node("pg2").cluster(|v| { v.leader("pg9"); }).replica(100))
+            .given(
+                node("pg2")
+                    .cluster(|v| {
+                        v.leader("pg9");
+                    })
+                    .replica(100),
+            )
             .want([], Reason::WaitingForLeaderRecord(name("pg9"))),
         case("paused replica is left alone")
             .given(with_leader("pg2").replica(100).config(|c| c.pause = true))
@@ -312,7 +322,10 @@ fn leader_key_vanished() {
     check([
         case("healthiest replica takes the vacant lease and promotes")
             .given(vacant("pg2").replica(100).peers([peer("pg3", 90)]))
-            .want(won(vec![slots(&["pg1", "pg3"])]), Reason::RacingForVacantLease),
+            .want(
+                won(vec![slots(&["pg1", "pg3"])]),
+                Reason::RacingForVacantLease,
+            ),
         case("replica behind another member does not race")
             .given(vacant("pg2").replica(90).peers([peer("pg3", 100)]))
             .want(
@@ -330,13 +343,19 @@ fn leader_key_vanished() {
             ),
         case("equal position and priority: both race, etcd picks one")
             .given(vacant("pg2").replica(100).peers([peer("pg3", 100)]))
-            .want(won(vec![slots(&["pg1", "pg3"])]), Reason::RacingForVacantLease),
+            .want(
+                won(vec![slots(&["pg1", "pg3"])]),
+                Reason::RacingForVacantLease,
+            ),
         case("a more advanced nofailover member does not stop the race")
             .given(vacant("pg2").replica(100).peers([PeerStatus {
                 nofailover: true,
                 ..peer("pg3", 500)
             }]))
-            .want(won(vec![slots(&["pg1", "pg3"])]), Reason::RacingForVacantLease),
+            .want(
+                won(vec![slots(&["pg1", "pg3"])]),
+                Reason::RacingForVacantLease,
+            ),
         case("replica lagging beyond maximum_lag_on_failover does not race")
             .given(
                 vacant("pg2")
@@ -360,13 +379,9 @@ fn leader_key_vanished() {
                 Reason::NotRacing(Ineligible::PeerIsPrimary(name("pg1"))),
             ),
         case("failover request for another live member: stand aside")
-            .given(
-                vacant("pg2")
-                    .replica(100)
-                    .cluster(|v| {
-                        v.failover(None, Some("pg3"));
-                    }),
-            )
+            .given(vacant("pg2").replica(100).cluster(|v| {
+                v.failover(None, Some("pg3"));
+            }))
             .want(
                 [],
                 Reason::NotRacing(Ineligible::OtherCandidate(name("pg3"))),
@@ -390,13 +405,9 @@ fn leader_key_vanished() {
                 Reason::RacingForVacantLease,
             ),
         case("failover request for a member that is gone is ignored")
-            .given(
-                vacant("pg2")
-                    .replica(100)
-                    .cluster(|v| {
-                        v.failover(None, Some("pg9"));
-                    }),
-            )
+            .given(vacant("pg2").replica(100).cluster(|v| {
+                v.failover(None, Some("pg9"));
+            }))
             .want(
                 won(vec![
                     Action::ClearFailover {
@@ -473,7 +484,12 @@ fn leader_cannot_reach_etcd() {
             .given(cut_off())
             .want([IMMEDIATE], Reason::LeaseExpiringWithoutDcs),
         case("primary start job without etcd and without lease time is stopped")
-            .given(node("pg1").dcs_down().job(JobKind::Start, true).lease_left(1_000))
+            .given(
+                node("pg1")
+                    .dcs_down()
+                    .job(JobKind::Start, true)
+                    .lease_left(1_000),
+            )
             .want([IMMEDIATE], Reason::LeaseExpiringWithoutDcs),
         case("paused primary is not demoted without etcd")
             .given(cut_off().config(|c| c.pause = true))
@@ -555,14 +571,20 @@ fn old_primary_comes_back() {
                     .at(1, 1200)
                     .config(|c| c.use_pg_rewind = false),
             )
-            .want([reinit.clone()], Reason::ReinitializingDiverged(name("pg2"))),
+            .want(
+                [reinit.clone()],
+                Reason::ReinitializingDiverged(name("pg2")),
+            ),
         case("failed rewind left postgres stopped: clone afresh")
-            .given(
-                old()
-                    .stopped(ControlState::ShutDownInRecovery)
-                    .last_job(JobKind::Rewind, false, 1_000),
-            )
-            .want([reinit.clone()], Reason::ReinitializingDiverged(name("pg2"))),
+            .given(old().stopped(ControlState::ShutDownInRecovery).last_job(
+                JobKind::Rewind,
+                false,
+                1_000,
+            ))
+            .want(
+                [reinit.clone()],
+                Reason::ReinitializingDiverged(name("pg2")),
+            ),
         case("still diverged right after a successful rewind: clone afresh")
             .given(
                 old()

@@ -1,0 +1,1 @@
+//! `EtcdDcs`: the cluster's keys in etcd v3. (Being written.)
