@@ -12,7 +12,15 @@
 //! - `config`: the Patroni-style YAML file and `PATRONI_*` overrides, validated.
 //! - `api`: the REST API (health checks for HAProxy, status JSON, switchover).
 
+pub mod api;
+pub mod clock;
 pub mod config;
 pub mod dcs;
 pub mod ha;
+pub mod logging;
+pub mod peers;
 pub mod pg;
+pub mod runtime;
+
+/// This agent's version, reported in member records and `GET /patroni`.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,222 @@
+//! Health endpoints as a pure function: `health(endpoint, query, snapshot, now) -> status`.
+//!
+//! Patroni's table (PATRONI-COMPAT.md §4): 200 when the condition holds, 503 otherwise, 400
+//! for a query parameter that does not parse. Role endpoints answer 503 when the snapshot is
+//! older than ttl: a node that cannot tell whether it still holds the lease must not say so.
+
+use std::collections::BTreeMap;
+
+use axum::http::StatusCode;
+use tokio::time::Instant;
+
+use crate::dcs::records::tag_true;
+use crate::ha::{PgRole, PgState};
+use crate::runtime::NodeSnapshot;
+
+/// A health-check endpoint (routing is by this enum, never by substrings).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Health {
+    /// `/`, `/primary`, `/read-write`, `/master`.
+    Primary,
+    /// `/leader`.
+    Leader,
+    /// `/standby-leader`, `/standby_leader`.
+    StandbyLeader,
+    /// `/replica`.
+    Replica,
+    /// `/read-only`.
+    ReadOnly,
+    /// `/sync`, `/synchronous`.
+    Sync,
+    /// `/async`, `/asynchronous`.
+    Async,
+    /// `/health`.
+    Health,
+    /// `/liveness`.
+    Liveness,
+    /// `/readiness`.
+    Readiness,
+}
+
+impl Health {
+    /// The endpoint served at `path`.
+    pub fn from_path(path: &str) -> Option<Health> {
+        Some(match path {
+            "/" | "/primary" | "/read-write" | "/master" => Health::Primary,
+            "/leader" => Health::Leader,
+            "/standby-leader" | "/standby_leader" => Health::StandbyLeader,
+            "/replica" => Health::Replica,
+            "/read-only" => Health::ReadOnly,
+            "/sync" | "/synchronous" => Health::Sync,
+            "/async" | "/asynchronous" => Health::Async,
+            "/health" => Health::Health,
+            "/liveness" => Health::Liveness,
+            "/readiness" => Health::Readiness,
+            _ => return None,
+        })
+    }
+
+    /// Every path served, for the router.
+    pub const PATHS: [&'static str; 16] = [
+        "/",
+        "/primary",
+        "/read-write",
+        "/master",
+        "/leader",
+        "/standby-leader",
+        "/standby_leader",
+        "/replica",
+        "/read-only",
+        "/sync",
+        "/synchronous",
+        "/async",
+        "/asynchronous",
+        "/health",
+        "/liveness",
+        "/readiness",
+    ];
+}
+
+/// Conditions from the query string.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Query {
+    /// `?lag=`: maximum replication lag in bytes.
+    pub lag: Option<u64>,
+    /// `?replication_state=`: required replication state (e.g. `streaming`).
+    pub replication_state: Option<String>,
+    /// `?tag_<k>=<v>`: required tag values.
+    pub tags: BTreeMap<String, String>,
+}
+
+impl Query {
+    /// Parses `lag`, `replication_state` and `tag_*`; other parameters are ignored.
+    pub fn parse(pairs: &[(String, String)]) -> Result<Query, String> {
+        let mut q = Query::default();
+        for (k, v) in pairs {
+            match k.as_str() {
+                "lag" | "max-lag" => {
+                    q.lag = Some(parse_bytes(v).ok_or_else(|| {
+                        format!("lag: {v:?} is not a size (bytes, or with kB/MB/GB/TB)")
+                    })?)
+                }
+                "replication_state" => q.replication_state = Some(v.clone()),
+                _ => {
+                    if let Some(tag) = k.strip_prefix("tag_") {
+                        q.tags.insert(tag.to_string(), v.clone());
+                    }
+                }
+            }
+        }
+        Ok(q)
+    }
+}
+
+/// `1048576`, `16MB`, `1 GB`, `10kB` (PostgreSQL's units, 1024-based) to bytes.
+pub fn parse_bytes(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let n: u64 = num.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kb" | "k" => 1 << 10,
+        "mb" | "m" => 1 << 20,
+        "gb" | "g" => 1 << 30,
+        "tb" | "t" => 1 << 40,
+        _ => return None,
+    };
+    n.checked_mul(mult)
+}
+
+/// The status code of `endpoint` for `snap` at `now`.
+pub fn health(endpoint: Health, q: &Query, snap: &NodeSnapshot, now: Instant) -> StatusCode {
+    let ok = match endpoint {
+        Health::Primary => snap.is_writable_leader(now),
+        Health::Leader => {
+            snap.is_fresh(now)
+                && snap.holds_leader_key
+                && !snap.demoting
+                && snap.lease_valid_until.is_some_and(|u| u > now)
+        }
+        Health::StandbyLeader | Health::Sync => false,
+        Health::Replica => replica_ok(q, snap, now) && !snap.noloadbalance,
+        Health::Async => replica_ok(q, snap, now),
+        Health::ReadOnly => {
+            (replica_ok(q, snap, now) && !snap.noloadbalance) || snap.is_writable_leader(now)
+        }
+        Health::Health => snap.is_fresh(now) && matches!(snap.pg.state, PgState::Running(_)),
+        Health::Liveness => snap.is_fresh(now) && !snap.shutting_down,
+        Health::Readiness => {
+            snap.is_writable_leader(now)
+                || (replica_ok(
+                    &Query {
+                        lag: q.lag.or(Some(snap.ha.maximum_lag_on_failover)),
+                        replication_state: Some("streaming".into()),
+                        tags: BTreeMap::new(),
+                    },
+                    snap,
+                    now,
+                ))
+        }
+    };
+    if ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+}
+
+/// Running replica that meets the query's lag, replication state and tag conditions.
+fn replica_ok(q: &Query, snap: &NodeSnapshot, now: Instant) -> bool {
+    let PgState::Running(r) = &snap.pg.state else {
+        return false;
+    };
+    if !snap.is_fresh(now) || r.role != PgRole::Replica || snap.demoting || snap.shutting_down {
+        return false;
+    }
+    if let Some(max) = q.lag {
+        let Some(lag) = replica_lag(snap) else {
+            return false;
+        };
+        if lag > max {
+            return false;
+        }
+    }
+    if let Some(want) = &q.replication_state {
+        let have = if r.streaming {
+            "streaming"
+        } else {
+            "in archive recovery"
+        };
+        if want != have {
+            return false;
+        }
+    }
+    q.tags.iter().all(|(k, v)| tag_matches(snap.tags.get(k), v))
+}
+
+/// Bytes this replica is behind the leader's last published position (`status.optime`, or
+/// the leader's member record when newer).
+pub fn replica_lag(snap: &NodeSnapshot) -> Option<u64> {
+    let r = snap.pg.state.running()?;
+    let cluster = snap.cluster.as_ref()?;
+    let from_status = cluster.status.as_ref().map(|s| s.optime);
+    let from_leader = cluster
+        .leader_name()
+        .and_then(|l| cluster.member(l))
+        .and_then(|m| m.record.xlog_location);
+    let leader_pos = from_status.into_iter().chain(from_leader).max()?;
+    Some(leader_pos.saturating_sub(r.lsn.0))
+}
+
+fn tag_matches(have: Option<&serde_json::Value>, want: &str) -> bool {
+    match have {
+        None => false,
+        Some(serde_json::Value::String(s)) => s == want,
+        Some(serde_json::Value::Bool(_)) => {
+            tag_true(have) == tag_true(Some(&serde_json::Value::String(want.to_string())))
+        }
+        Some(serde_json::Value::Number(n)) => n.as_f64() == want.parse::<f64>().ok(),
+        Some(_) => false,
+    }
+}

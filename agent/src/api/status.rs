@@ -1,0 +1,291 @@
+//! JSON bodies of the status endpoints, shaped as Patroni's (see
+//! /work/shared/patroni-reference): `/patroni`, `/cluster`, `/history`, `/config`.
+//! Built from the snapshot only.
+
+use serde_json::{Map, Value, json};
+
+use crate::dcs::Cluster;
+use crate::ha::{Lsn, PgRole, PgState};
+use crate::runtime::NodeSnapshot;
+
+/// `GET /patroni` (also the body of GET health checks).
+pub fn patroni(snap: &NodeSnapshot) -> Value {
+    let mut o = Map::new();
+    o.insert("state".into(), snap.state.clone().into());
+    if let Some(t) = &snap.pg.details.postmaster_start_time {
+        o.insert("postmaster_start_time".into(), t.clone().into());
+    }
+    o.insert("role".into(), snap.role.clone().into());
+    if let Some(v) = snap.pg.details.server_version {
+        o.insert("server_version".into(), v.into());
+    }
+    match &snap.pg.state {
+        PgState::Running(r) if r.role == PgRole::Primary => {
+            o.insert("xlog".into(), json!({ "location": r.lsn.0 }));
+            o.insert("timeline".into(), r.timeline.into());
+            o.insert(
+                "replication".into(),
+                serde_json::to_value(&snap.pg.details.replication).unwrap_or_default(),
+            );
+        }
+        PgState::Running(r) => {
+            let d = &snap.pg.details;
+            let mut x = Map::new();
+            x.insert(
+                "received_location".into(),
+                d.receive_lsn.unwrap_or(r.lsn.0).into(),
+            );
+            x.insert(
+                "replayed_location".into(),
+                d.replay_lsn.unwrap_or(r.replay_lsn.0).into(),
+            );
+            x.insert(
+                "replayed_timestamp".into(),
+                d.replayed_timestamp
+                    .clone()
+                    .map_or(Value::Null, Value::from),
+            );
+            x.insert("paused".into(), d.replay_paused.into());
+            o.insert("xlog".into(), Value::Object(x));
+            o.insert("timeline".into(), r.timeline.into());
+            o.insert(
+                "replication_state".into(),
+                if r.streaming {
+                    "streaming"
+                } else {
+                    "in archive recovery"
+                }
+                .into(),
+            );
+        }
+        _ => {}
+    }
+    if let Some(c) = &snap.cluster
+        && c.leader.is_none()
+    {
+        o.insert("cluster_unlocked".into(), true.into());
+    }
+    if snap.dcs_unreachable {
+        o.insert("dcs_unreachable".into(), true.into());
+    }
+    if let Some(s) = snap.dcs_last_seen {
+        o.insert("dcs_last_seen".into(), s.into());
+    }
+    if let Some(sysid) = sysid(snap) {
+        o.insert("database_system_identifier".into(), sysid.into());
+    }
+    if snap.pg.details.pending_restart {
+        o.insert("pending_restart".into(), true.into());
+    }
+    if snap.ha.pause {
+        o.insert("pause".into(), true.into());
+    }
+    if !snap.tags.is_empty() {
+        o.insert("tags".into(), Value::Object(snap.tags.clone()));
+    }
+    o.insert(
+        "patroni".into(),
+        json!({ "version": crate::VERSION, "scope": snap.scope, "name": snap.member }),
+    );
+    Value::Object(o)
+}
+
+fn sysid(snap: &NodeSnapshot) -> Option<String> {
+    match &snap.pg.state {
+        PgState::Running(r) => Some(r.sysid.clone()),
+        PgState::Stopped(s) => Some(s.sysid.clone()),
+        _ => snap
+            .cluster
+            .as_ref()
+            .and_then(|c| c.initialize.clone())
+            .filter(|s| !s.is_empty()),
+    }
+}
+
+/// The leader's last known WAL position: `status.optime` or its member record, whichever is newer.
+pub fn leader_position(c: &Cluster) -> Option<u64> {
+    let from_status = c.status.as_ref().map(|s| s.optime);
+    let from_leader = c
+        .leader_name()
+        .and_then(|l| c.member(l))
+        .and_then(|m| m.record.xlog_location);
+    from_status.into_iter().chain(from_leader).max()
+}
+
+/// One member as `GET /cluster` and `hactl list` show it (Patroni's fields).
+pub fn cluster_member(c: &Cluster, name: &str) -> Option<Value> {
+    let m = c.member(name)?;
+    let r = &m.record;
+    let is_leader = c.leader_name() == Some(name);
+    let sync = c
+        .sync
+        .as_ref()
+        .and_then(|s| s.value.sync_standby.clone())
+        .is_some_and(|s| s.split(',').any(|x| x.trim() == name));
+    let role = if is_leader {
+        if r.normalized_role() == "standby_leader" {
+            "standby_leader"
+        } else {
+            "leader"
+        }
+    } else if sync {
+        "sync_standby"
+    } else {
+        "replica"
+    };
+    let state = if !is_leader
+        && r.state == "running"
+        && r.replication_state.as_deref() == Some("streaming")
+    {
+        "streaming".to_string()
+    } else {
+        r.state.clone()
+    };
+    let mut o = Map::new();
+    o.insert("name".into(), name.into());
+    o.insert("role".into(), role.into());
+    o.insert("state".into(), state.into());
+    o.insert("api_url".into(), r.api_url.clone().into());
+    if let Some(t) = r.conn_target() {
+        o.insert("host".into(), t.host.into());
+        o.insert("port".into(), t.port.into());
+    }
+    if let Some(tl) = r.timeline {
+        o.insert("timeline".into(), tl.into());
+    }
+    if !is_leader && r.normalized_role() == "replica" {
+        let leader_pos = leader_position(c);
+        let lag_of = |pos: Option<u64>| -> Value {
+            match (leader_pos, pos) {
+                (Some(l), Some(p)) => l.saturating_sub(p).into(),
+                _ => "unknown".into(),
+            }
+        };
+        if let Some(rx) = r.receive_lsn {
+            o.insert("receive_lag".into(), lag_of(Some(rx)));
+            o.insert("receive_lsn".into(), Lsn(rx).to_string().into());
+        }
+        if let Some(rp) = r.replay_lsn {
+            o.insert("replay_lag".into(), lag_of(Some(rp)));
+            o.insert("replay_lsn".into(), Lsn(rp).to_string().into());
+        }
+        o.insert("lag".into(), lag_of(r.xlog_location));
+        if let Some(x) = r.xlog_location {
+            o.insert("lsn".into(), Lsn(x).to_string().into());
+        }
+    }
+    if !r.tags.is_empty() {
+        o.insert(
+            "tags".into(),
+            serde_json::to_value(&r.tags).unwrap_or_default(),
+        );
+    }
+    if r.pending_restart {
+        o.insert("pending_restart".into(), true.into());
+    }
+    Some(Value::Object(o))
+}
+
+/// `GET /cluster`.
+pub fn cluster(snap: &NodeSnapshot) -> Value {
+    let mut o = Map::new();
+    let Some(c) = &snap.cluster else {
+        o.insert("members".into(), Value::Array(vec![]));
+        o.insert("scope".into(), snap.scope.clone().into());
+        return Value::Object(o);
+    };
+    let members: Vec<Value> = c
+        .members
+        .iter()
+        .filter_map(|m| cluster_member(c, &m.name))
+        .collect();
+    o.insert("members".into(), Value::Array(members));
+    o.insert("scope".into(), snap.scope.clone().into());
+    if snap.ha.pause {
+        o.insert("pause".into(), true.into());
+    }
+    if let Some(f) = &c.failover
+        && f.value.scheduled_at.is_some()
+    {
+        o.insert(
+            "scheduled_switchover".into(),
+            json!({"at": f.value.scheduled_at, "from": f.value.leader, "to": f.value.member}),
+        );
+    }
+    let (health, reason) = cluster_health(snap, c);
+    o.insert(
+        "health".into(),
+        json!({ "status": health, "reason": reason }),
+    );
+    Value::Object(o)
+}
+
+/// `healthy` (leader and every replica streaming within lag), `degraded` (leader, but a
+/// replica is down or lagging), `unavailable` (no leader), with the reason.
+pub fn cluster_health(snap: &NodeSnapshot, c: &Cluster) -> (&'static str, String) {
+    let Some(leader) = c.leader_name() else {
+        return ("unavailable", "no member holds the leader lock".into());
+    };
+    let leader_running = c
+        .member(leader)
+        .is_some_and(|m| m.record.state == "running" && m.record.normalized_role() == "primary");
+    if !leader_running {
+        return (
+            "unavailable",
+            format!("leader {leader} is not running as primary"),
+        );
+    }
+    let max_lag = snap.ha.maximum_lag_on_failover;
+    let leader_pos = leader_position(c);
+    let mut problems = Vec::new();
+    for m in c.members.iter().filter(|m| m.name != leader) {
+        let r = &m.record;
+        if r.state != "running" || r.replication_state.as_deref() != Some("streaming") {
+            problems.push(format!(
+                "{} is {}",
+                m.name,
+                if r.state == "running" {
+                    "not streaming"
+                } else {
+                    r.state.as_str()
+                }
+            ));
+            continue;
+        }
+        if let (Some(l), Some(p)) = (leader_pos, r.xlog_location) {
+            let lag = l.saturating_sub(p);
+            if lag > max_lag {
+                problems.push(format!("{} lags {lag} bytes", m.name));
+            }
+        }
+    }
+    if problems.is_empty() {
+        (
+            "healthy",
+            format!(
+                "leader {leader} and {} streaming replica(s)",
+                c.members.len().saturating_sub(1)
+            ),
+        )
+    } else {
+        ("degraded", problems.join("; "))
+    }
+}
+
+/// `GET /history`: Patroni's list of `[timeline, lsn, reason, timestamp, new_leader]`.
+pub fn history(snap: &NodeSnapshot) -> Value {
+    snap.cluster
+        .as_ref()
+        .and_then(|c| c.history.as_ref())
+        .map(|h| serde_json::to_value(&h.value).unwrap_or_default())
+        .unwrap_or_else(|| Value::Array(vec![]))
+}
+
+/// `GET /config`: the cluster's dynamic configuration.
+pub fn config(snap: &NodeSnapshot) -> Value {
+    snap.cluster
+        .as_ref()
+        .and_then(|c| c.config.as_ref())
+        .map(|c| c.value.clone())
+        .unwrap_or_else(|| snap.dynamic.raw.clone())
+}

@@ -1,0 +1,142 @@
+//! Asking other members how they are: `GET <api_url>` (their `/patroni`), used in the leader
+//! race to check that no member still runs as primary and none is further ahead.
+//!
+//! Invariants: bounded by a short timeout per request, all members asked concurrently; a member
+//! that does not answer is simply absent from the result (as in Patroni). Never follows proxies
+//! from the environment (a proxy must not be able to redirect failover traffic).
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::dcs::Cluster;
+use crate::ha::{Lsn, MemberName, PeerStatus};
+
+/// HTTP client for the members' REST APIs.
+#[derive(Debug, Clone)]
+pub struct PeerClient {
+    http: reqwest::Client,
+}
+
+#[derive(Debug, Deserialize)]
+struct PatroniStatus {
+    #[serde(default)]
+    state: String,
+    #[serde(default)]
+    role: String,
+    #[serde(default)]
+    timeline: Option<u32>,
+    #[serde(default)]
+    xlog: Xlog,
+    #[serde(default)]
+    tags: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct Xlog {
+    location: Option<u64>,
+    received_location: Option<u64>,
+    replayed_location: Option<u64>,
+}
+
+impl PeerClient {
+    /// A client whose requests give up after `timeout`.
+    pub fn new(timeout: Duration) -> Result<PeerClient, reqwest::Error> {
+        let http = reqwest::Client::builder()
+            .no_proxy()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .build()?;
+        Ok(PeerClient { http })
+    }
+
+    /// Asks every member of `cluster` except `me`, concurrently.
+    pub async fn probe(&self, cluster: &Cluster, me: &str) -> Vec<PeerStatus> {
+        let mut set = tokio::task::JoinSet::new();
+        for m in cluster.members.iter().filter(|m| m.name != me) {
+            let http = self.http.clone();
+            let url = m.record.api_url.clone();
+            let name = m.name.clone();
+            set.spawn(async move { ask(&http, &url, &name).await });
+        }
+        let mut out = Vec::new();
+        while let Some(r) = set.join_next().await {
+            if let Ok(Some(p)) = r {
+                out.push(p);
+            }
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        out
+    }
+}
+
+async fn ask(http: &reqwest::Client, url: &str, name: &str) -> Option<PeerStatus> {
+    let resp = match http.get(url).send().await {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::debug!(peer = name, url, "peer did not answer: {e}");
+            return None;
+        }
+    };
+    // Patroni answers /patroni with 503 when PostgreSQL is not running, with a body.
+    let st: PatroniStatus = match resp.json().await {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(peer = name, url, "peer sent unreadable status: {e}");
+            return None;
+        }
+    };
+    Some(peer_status(name, &st))
+}
+
+fn peer_status(name: &str, st: &PatroniStatus) -> PeerStatus {
+    let primary = matches!(st.role.as_str(), "primary" | "master" | "standby_leader");
+    let lsn = if primary {
+        st.xlog.location
+    } else {
+        match (st.xlog.received_location, st.xlog.replayed_location) {
+            (Some(a), Some(b)) => Some(a.max(b)),
+            (a, b) => a.or(b),
+        }
+    };
+    let tags = &st.tags;
+    let priority = tags
+        .get("failover_priority")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(1);
+    PeerStatus {
+        name: MemberName::new(name),
+        running_primary: primary && st.state == "running",
+        timeline: st.timeline,
+        lsn: lsn.map(Lsn),
+        nofailover: crate::dcs::records::tag_true(tags.get("nofailover")) || priority == 0,
+        failover_priority: priority,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_patroni_replica_and_primary_status() {
+        let r: PatroniStatus = serde_json::from_str(
+            r#"{"state":"running","role":"replica","xlog":{"received_location":10,"replayed_location":7},"timeline":3,"tags":{"nofailover":"on"}}"#,
+        )
+        .unwrap();
+        let p = peer_status("n2", &r);
+        assert_eq!(p.lsn, Some(Lsn(10)));
+        assert!(!p.running_primary);
+        assert!(p.nofailover);
+        let r: PatroniStatus =
+            serde_json::from_str(r#"{"state":"running","role":"master","xlog":{"location":99}}"#)
+                .unwrap();
+        let p = peer_status("n1", &r);
+        assert!(p.running_primary);
+        assert_eq!(p.lsn, Some(Lsn(99)));
+        let r: PatroniStatus =
+            serde_json::from_str(r#"{"state":"stopped","role":"primary"}"#).unwrap();
+        assert!(!peer_status("n1", &r).running_primary);
+    }
+}

@@ -1,0 +1,348 @@
+//! Running a decision's actions, in order. A failed action or a lost compare-and-set stops the
+//! batch: this is what makes `[AcquireLease, Promote]` safe. Long PostgreSQL work becomes a
+//! background job; everything else runs inline, bounded by timeouts.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{error, info, warn};
+
+use super::Runtime;
+use crate::clock::wall_ms;
+use crate::dcs::records::format_iso8601;
+use crate::dcs::{CasOutcome, Dcs, DcsError, HistoryRecord};
+use crate::ha::{Action, Decision, MemberName, Millis, Observation, StartAs, Upstream};
+use crate::pg::Postgres;
+
+/// What executing a batch did, as far as the rest of the cycle cares.
+#[derive(Debug, Default)]
+pub(super) struct Outcome {
+    /// `AcquireLease` or `RenewLease` applied: we hold a fresh lease.
+    pub renewed: bool,
+    /// `ReleaseLease` ran, or a renewal was lost: we no longer hold the key.
+    pub released: bool,
+    /// PostgreSQL's role or run state changed (re-read it before publishing).
+    pub pg_changed: bool,
+    /// Run the next cycle right away.
+    pub rerun: bool,
+}
+
+enum Step {
+    Done,
+    Stop(String),
+}
+
+impl<D: Dcs, P: Postgres> Runtime<D, P> {
+    pub(super) async fn execute(&mut self, decision: &Decision, obs: &Observation) -> Outcome {
+        self.st.demoting = false;
+        let mut out = Outcome::default();
+        for action in &decision.actions {
+            match self.run_action(action, obs, &mut out).await {
+                Step::Done => {}
+                Step::Stop(why) => {
+                    warn!(?action, "stopping the batch: {why}");
+                    break;
+                }
+            }
+        }
+        out
+    }
+
+    async fn run_action(&mut self, action: &Action, obs: &Observation, out: &mut Outcome) -> Step {
+        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
+        let ttl = self.st.ha.ttl;
+        match action {
+            Action::ClaimInitialize => match bounded(retry, self.dcs.claim_initialize()).await {
+                Ok(CasOutcome::Applied) => {
+                    info!("won the initialize race: bootstrapping a new cluster");
+                    self.st.bootstrapping = true;
+                    Step::Done
+                }
+                Ok(CasOutcome::Lost) => Step::Stop("another member initializes the cluster".into()),
+                Err(e) => Step::Stop(e),
+            },
+            Action::Bootstrap => {
+                let pg = self.pg.clone();
+                self.spawn_job(action, false, async move {
+                    pg.bootstrap().await.map_err(|e| format!("{e:#}"))
+                });
+                Step::Done
+            }
+            Action::CancelInitialize => {
+                self.st.bootstrapping = false;
+                self.st.last_job = None;
+                match bounded(retry, self.dcs.cancel_initialize()).await {
+                    Ok(_) => Step::Done,
+                    Err(e) => Step::Stop(e),
+                }
+            }
+            Action::WriteInitialize { sysid } => {
+                match bounded(retry, self.dcs.write_initialize(sysid)).await {
+                    Ok(()) => {
+                        info!(sysid = %sysid, "published the system identifier");
+                        self.st.bootstrapping = false;
+                        Step::Done
+                    }
+                    Err(e) => Step::Stop(e),
+                }
+            }
+            Action::SeedConfig => {
+                let value = self
+                    .cfg
+                    .bootstrap
+                    .as_ref()
+                    .map(|b| b.dcs.clone())
+                    .filter(serde_json::Value::is_object)
+                    .unwrap_or_else(|| self.st.dynamic.raw.clone());
+                match bounded(retry, self.dcs.create_config(&value)).await {
+                    Ok(_) => Step::Done,
+                    Err(e) => Step::Stop(e),
+                }
+            }
+            Action::AcquireLease => {
+                let t0 = self.clock.now();
+                match bounded(retry, self.dcs.acquire_leader()).await {
+                    Ok(CasOutcome::Applied) => {
+                        info!("acquired the leader lease");
+                        self.st.lease_valid_until = Some(t0.plus(ttl));
+                        out.renewed = true;
+                        Step::Done
+                    }
+                    Ok(CasOutcome::Lost) => {
+                        Step::Stop("another member took the leader lease".into())
+                    }
+                    Err(e) => Step::Stop(e),
+                }
+            }
+            Action::RenewLease => {
+                let t0 = self.clock.now();
+                match bounded(retry, self.dcs.renew_leader()).await {
+                    Ok(CasOutcome::Applied) => {
+                        self.st.lease_valid_until = Some(t0.plus(ttl));
+                        out.renewed = true;
+                        Step::Done
+                    }
+                    Ok(CasOutcome::Lost) => {
+                        warn!("lost the leader lease");
+                        self.st.lease_valid_until = None;
+                        self.st.published_member = None;
+                        out.released = true;
+                        out.rerun = true;
+                        Step::Stop("the leader lease is not ours any more".into())
+                    }
+                    Err(e) => {
+                        // Keep going only if our lease is still valid for longer than the
+                        // safety margin: the next decision (etcd down) handles the rest.
+                        out.rerun = false;
+                        Step::Stop(e)
+                    }
+                }
+            }
+            Action::ReleaseLease => {
+                out.released = true;
+                self.st.lease_valid_until = None;
+                out.rerun = true;
+                match bounded(retry, self.dcs.release_leader()).await {
+                    Ok(o) => {
+                        info!(outcome = ?o, "released the leader lease");
+                        Step::Done
+                    }
+                    Err(e) => Step::Stop(e),
+                }
+            }
+            Action::Promote => {
+                out.pg_changed = true;
+                match self.pg.promote().await {
+                    Ok(p) => {
+                        info!(timeline = p.timeline, "promoted PostgreSQL to primary");
+                        self.st.following = None;
+                        self.st.slots_applied = None;
+                        self.record_history(obs, &p.history).await;
+                        Step::Done
+                    }
+                    Err(e) => {
+                        error!("promote failed: {e}");
+                        Step::Stop(format!("promote failed: {e}"))
+                    }
+                }
+            }
+            Action::Demote { mode } => {
+                self.announce_demotion();
+                out.pg_changed = true;
+                out.rerun = true;
+                if let Some(j) = self.jobs.abort().await {
+                    warn!(job = %j.kind, "cancelled a job to demote");
+                }
+                self.st.following = None;
+                self.st.slots_applied = None;
+                match self.pg.stop(*mode).await {
+                    Ok(()) => {
+                        info!(?mode, "demoted: PostgreSQL stopped");
+                        Step::Done
+                    }
+                    Err(e) => {
+                        error!("demote failed: {e}");
+                        Step::Stop(format!("demote failed: {e}"))
+                    }
+                }
+            }
+            Action::Start { role } => {
+                let primary = matches!(role, StartAs::Primary);
+                self.st.following = match role {
+                    StartAs::Replica { upstream } => upstream.as_ref().map(|u| u.name.clone()),
+                    StartAs::Primary => None,
+                };
+                let pg = self.pg.clone();
+                let role = role.clone();
+                self.spawn_job(action, primary, async move {
+                    pg.start(&role).await.map_err(|e| format!("{e:#}"))
+                });
+                Step::Done
+            }
+            Action::Follow { upstream } => match self.pg.follow(Some(upstream)).await {
+                Ok(()) => {
+                    info!(leader = %upstream.name, "now following");
+                    self.st.following = Some(upstream.name.clone());
+                    Step::Done
+                }
+                Err(e) => Step::Stop(format!("follow failed: {e}")),
+            },
+            Action::Rewind { upstream } => {
+                self.st.following = Some(upstream.name.clone());
+                let (pg, up) = (self.pg.clone(), upstream.clone());
+                self.spawn_job(action, false, async move {
+                    pg.rewind_from(&up)
+                        .await
+                        .map_err(|e| format!("pg_rewind: {e:#}"))?;
+                    start_replica(&pg, up).await
+                });
+                Step::Done
+            }
+            Action::Reinitialize { upstream } | Action::Clone { upstream } => {
+                self.st.following = Some(upstream.name.clone());
+                let (pg, up) = (self.pg.clone(), upstream.clone());
+                self.spawn_job(action, false, async move {
+                    Postgres::clone_from(pg.as_ref(), &up)
+                        .await
+                        .map_err(|e| format!("pg_basebackup: {e:#}"))?;
+                    start_replica(&pg, up).await
+                });
+                Step::Done
+            }
+            Action::Restart => {
+                let primary = obs.pg.role() == crate::ha::PgRole::Primary;
+                let pg = self.pg.clone();
+                self.spawn_job(action, primary, async move {
+                    pg.restart().await.map_err(|e| format!("{e:#}"))
+                });
+                Step::Done
+            }
+            Action::SyncSlots { members } => {
+                let wanted = self.wanted_slots(members, obs.now);
+                if self.st.slots_applied.as_ref() == Some(&wanted) {
+                    return Step::Done;
+                }
+                match self.pg.sync_slots(&wanted).await {
+                    Ok(()) => {
+                        self.st.slots_applied = Some(wanted);
+                        Step::Done
+                    }
+                    // Slots are housekeeping: log and carry on with the batch.
+                    Err(e) => {
+                        warn!("syncing replication slots failed: {e}");
+                        Step::Done
+                    }
+                }
+            }
+            Action::ClearFailover { revision } => {
+                match bounded(retry, self.dcs.clear_failover(revision.0)).await {
+                    Ok(o) => {
+                        info!(outcome = ?o, "cleared the failover key");
+                        Step::Done
+                    }
+                    Err(e) => Step::Stop(e),
+                }
+            }
+        }
+    }
+
+    fn spawn_job<F>(&mut self, action: &Action, primary: bool, work: F)
+    where
+        F: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        let Some(kind) = action.job_kind() else {
+            return;
+        };
+        if let Some(running) = self.jobs.running() {
+            warn!(running = %running.kind, wanted = %kind, "a job is already running");
+            return;
+        }
+        info!(job = %kind, "starting job");
+        let now = self.clock.now();
+        self.jobs.spawn(kind, now, primary, work);
+    }
+
+    /// Members that keep a slot: those in the cluster now, plus those seen within
+    /// `MEMBER_SLOTS_TTL` (a restarted replica resumes from its slot).
+    fn wanted_slots(&mut self, members: &[MemberName], now: Millis) -> Vec<MemberName> {
+        for m in members {
+            self.st.slot_last_seen.insert(m.clone(), now);
+        }
+        self.st
+            .slot_last_seen
+            .retain(|m, seen| now.since(*seen) < super::MEMBER_SLOTS_TTL && m != &self.me);
+        self.st.slot_last_seen.keys().cloned().collect()
+    }
+
+    /// Appends the timelines PostgreSQL's history file knows and `history` does not, the
+    /// newest stamped with now and our name (Patroni's format).
+    async fn record_history(&mut self, _obs: &Observation, file: &[(u32, u64, String)]) {
+        let mut history: Vec<HistoryRecord> = self
+            .st
+            .cluster
+            .as_ref()
+            .and_then(|c| c.history.as_ref())
+            .map(|h| h.value.clone())
+            .unwrap_or_default();
+        let newest = file.iter().map(|e| e.0).max();
+        for (tl, lsn, reason) in file {
+            if history.iter().any(|h| h.timeline == *tl) {
+                continue;
+            }
+            let stamp = Some(*tl) == newest;
+            history.push(HistoryRecord {
+                timeline: *tl,
+                switch_lsn: *lsn,
+                reason: reason.clone(),
+                timestamp: stamp.then(|| format_iso8601(wall_ms())),
+                new_leader: stamp.then(|| self.cfg.name.clone()),
+            });
+        }
+        history.sort_by_key(|h| h.timeline);
+        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
+        if let Err(e) = bounded(retry, self.dcs.write_history(&history)).await {
+            warn!("writing the history key failed: {e}");
+        }
+    }
+}
+
+async fn start_replica<P: Postgres>(pg: &Arc<P>, up: Upstream) -> Result<(), String> {
+    pg.start(&StartAs::Replica { upstream: Some(up) })
+        .await
+        .map_err(|e| format!("start: {e:#}"))
+}
+
+/// Awaits `fut` for at most `limit`; errors and timeouts become a message.
+async fn bounded<T>(
+    limit: Duration,
+    fut: impl std::future::Future<Output = Result<T, DcsError>>,
+) -> Result<T, String> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(e.to_string()),
+        Err(_) => Err(format!(
+            "etcd did not answer within {} ms",
+            limit.as_millis()
+        )),
+    }
+}

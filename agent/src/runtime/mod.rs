@@ -1,0 +1,515 @@
+//! The imperative shell: observe → decide → execute → publish, forever.
+//!
+//! Each cycle reads the cluster from etcd (the watch cache; one request only when the watch is
+//! down) and PostgreSQL's state, asks the other members for their status when the leader key is
+//! vacant, calls the pure `ha::decide`, runs the actions in order (a failure or a lost
+//! compare-and-set aborts the rest of the batch), keeps our lease alive when we are not the
+//! leader, publishes our member record when it changed, and publishes a `NodeSnapshot` for the
+//! REST API.
+//!
+//! Timing: a cycle runs every `loop_wait`, at once when etcd reports a change of the leader,
+//! failover, initialize or config key, when a background job finishes, or when an API request
+//! arrives; every second while etcd is unreachable (a leader must keep trying to renew and
+//! demote in time); and right away after a batch that changed PostgreSQL's role.
+//!
+//! Shutdown (SIGTERM/SIGINT): stop PostgreSQL (a leader checkpoints first), then release the
+//! leader key so a replica takes over at once, then revoke our lease. In maintenance mode
+//! PostgreSQL is left running, as Patroni does.
+
+mod execute;
+mod jobs;
+mod member;
+pub mod snapshot;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio_util::sync::CancellationToken;
+use tracing::{Instrument, info, info_span, warn};
+
+use crate::clock::{Clock, wall_ms};
+use crate::config::{Config, DynamicConfig};
+use crate::dcs::{Cluster, Dcs, MemberRecord, StatusRecord};
+use crate::ha::{
+    self, DcsView, Decision, HaConfig, JobResult, LocalRequest, MemberName, Millis, Observation,
+    PgState,
+};
+use crate::peers::PeerClient;
+use crate::pg::{PgSettings, PgStatus, Postgres};
+
+use jobs::Jobs;
+pub use snapshot::NodeSnapshot;
+
+/// A request from the REST API for this member's PostgreSQL.
+#[derive(Debug)]
+pub struct ApiRequest {
+    /// What to do.
+    pub what: LocalRequest,
+    /// Answered when done (`Ok(message)`) or refused / failed (`Err(reason)`).
+    pub reply: oneshot::Sender<Result<String, String>>,
+}
+
+/// How the agent ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Exit {
+    /// Asked to stop.
+    Clean,
+    /// A fatal situation (e.g. system ID mismatch): exit 1 with this message.
+    Fatal(String),
+}
+
+/// What the shell remembers between cycles (everything else is observed afresh).
+struct ShellState {
+    cycle: u64,
+    dynamic: DynamicConfig,
+    dynamic_revision: Option<i64>,
+    ha: HaConfig,
+    pg_settings: PgSettings,
+    lease_valid_until: Option<Millis>,
+    dcs_down_since: Option<Millis>,
+    dcs_last_seen: Option<u64>,
+    pg_down_since: Option<Millis>,
+    bootstrapping: bool,
+    following: Option<MemberName>,
+    last_job: Option<JobResult>,
+    last_role: String,
+    published_member: Option<MemberRecord>,
+    published_status: Option<StatusRecord>,
+    slots_applied: Option<Vec<MemberName>>,
+    slot_last_seen: BTreeMap<MemberName, Millis>,
+    request: Option<ApiRequest>,
+    awaiting_job: Option<ApiRequest>,
+    cluster: Option<Arc<Cluster>>,
+    demoting: bool,
+}
+
+/// The agent's loop for one member.
+pub struct Runtime<D: Dcs, P: Postgres> {
+    cfg: Arc<Config>,
+    dcs: Arc<D>,
+    pg: Arc<P>,
+    clock: Clock,
+    me: MemberName,
+    peers: PeerClient,
+    snapshot: watch::Sender<NodeSnapshot>,
+    requests: mpsc::Receiver<ApiRequest>,
+    jobs: Jobs,
+    st: ShellState,
+}
+
+/// How long a member that disappeared keeps its replication slot on the leader (Patroni's
+/// `member_slots_ttl` default), so a replica restarted within it resumes streaming.
+const MEMBER_SLOTS_TTL: Millis = Millis::secs(1800);
+
+impl<D: Dcs, P: Postgres> Runtime<D, P> {
+    /// A runtime for `cfg`, publishing on `snapshot` and taking requests from `requests`.
+    pub fn new(
+        cfg: Arc<Config>,
+        dcs: Arc<D>,
+        pg: Arc<P>,
+        peers: PeerClient,
+        snapshot: watch::Sender<NodeSnapshot>,
+        requests: mpsc::Receiver<ApiRequest>,
+    ) -> Self {
+        let dynamic = cfg.initial_dynamic();
+        let ha = cfg.ha_config(&dynamic);
+        let pg_settings = cfg.pg_settings(&dynamic);
+        Runtime {
+            me: MemberName::new(&cfg.name),
+            cfg,
+            dcs,
+            pg,
+            clock: Clock::new(),
+            peers,
+            snapshot,
+            requests,
+            jobs: Jobs::default(),
+            st: ShellState {
+                cycle: 0,
+                dynamic,
+                dynamic_revision: None,
+                ha,
+                pg_settings,
+                lease_valid_until: None,
+                dcs_down_since: None,
+                dcs_last_seen: None,
+                pg_down_since: None,
+                bootstrapping: false,
+                following: None,
+                last_job: None,
+                last_role: "uninitialized".into(),
+                published_member: None,
+                published_status: None,
+                slots_applied: None,
+                slot_last_seen: BTreeMap::new(),
+                request: None,
+                awaiting_job: None,
+                cluster: None,
+                demoting: false,
+            },
+        }
+    }
+
+    /// Runs until `cancel` fires or a fatal decision; then shuts down.
+    pub async fn run(mut self, cancel: CancellationToken) -> Exit {
+        let mut wait = Duration::ZERO;
+        let exit = loop {
+            tokio::select! {
+                biased;
+                _ = cancel.cancelled() => break Exit::Clean,
+                req = self.requests.recv() => {
+                    if let Some(req) = req {
+                        self.accept_request(req);
+                    }
+                }
+                _ = self.jobs.finished() => {}
+                _ = self.dcs.changed(), if wait > Duration::ZERO => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+            let span = info_span!("cycle", n = self.st.cycle + 1, member = %self.me);
+            let (decision, rerun) = self.cycle().instrument(span).await;
+            if decision.reason.is_fatal() {
+                break Exit::Fatal(decision.reason.to_string());
+            }
+            wait = self.next_wait(rerun);
+        };
+        let span = info_span!("shutdown", member = %self.me);
+        self.shutdown().instrument(span).await;
+        exit
+    }
+
+    /// Time until the next cycle.
+    fn next_wait(&self, rerun: bool) -> Duration {
+        if rerun {
+            return Duration::from_millis(20);
+        }
+        if self.st.dcs_down_since.is_some() {
+            return Duration::from_secs(1);
+        }
+        Duration::from_millis(self.st.ha.loop_wait.0)
+    }
+
+    fn accept_request(&mut self, req: ApiRequest) {
+        if self.st.request.is_some() || self.st.awaiting_job.is_some() {
+            let _ = req
+                .reply
+                .send(Err("another restart or reinitialize is in progress".into()));
+            return;
+        }
+        self.st.request = Some(req);
+    }
+
+    /// One cycle. Returns the decision and whether to run again right away.
+    async fn cycle(&mut self) -> (Decision, bool) {
+        self.st.cycle += 1;
+        self.reap_job().await;
+        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
+
+        // Observe etcd.
+        let cluster = match tokio::time::timeout(retry, self.dcs.cluster()).await {
+            Ok(Ok(c)) => Some(Arc::new(c)),
+            Ok(Err(e)) => {
+                warn!("cannot read the cluster from etcd: {e}");
+                None
+            }
+            Err(_) => {
+                warn!("reading the cluster from etcd timed out");
+                None
+            }
+        };
+        match &cluster {
+            Some(c) => {
+                self.st.dcs_down_since = None;
+                self.st.dcs_last_seen = Some(wall_ms() / 1000);
+                self.apply_dynamic(c).await;
+                self.st.cluster = Some(c.clone());
+            }
+            None => {
+                let now = self.clock.now();
+                self.st.dcs_down_since.get_or_insert(now);
+            }
+        }
+
+        // Observe PostgreSQL.
+        let pg = self.pg.status().await;
+        match &pg.state {
+            PgState::Stopped(_) | PgState::Starting => {
+                let now = self.clock.now();
+                self.st.pg_down_since.get_or_insert(now);
+            }
+            _ => self.st.pg_down_since = None,
+        }
+
+        // The leader race needs the others' own word on their state.
+        let peers = match &cluster {
+            Some(c) if c.leader.is_none() && matches!(pg.state, PgState::Running(_)) => {
+                self.peers.probe(c, &self.cfg.name).await
+            }
+            _ => Vec::new(),
+        };
+
+        let now = self.clock.now();
+        let obs = Observation {
+            me: self.me.clone(),
+            now,
+            wall_ms: wall_ms(),
+            dcs: match &cluster {
+                Some(c) => DcsView::Reachable(c.view()),
+                None => DcsView::Unreachable {
+                    since: self.st.dcs_down_since.unwrap_or(now),
+                },
+            },
+            pg: pg.state.clone(),
+            lease_valid_until: self.st.lease_valid_until,
+            job: self.jobs.running(),
+            last_job: self.st.last_job,
+            pg_down_since: self.st.pg_down_since,
+            peers,
+            bootstrapping: self.st.bootstrapping,
+            following: self.st.following.clone(),
+            request: self.st.request.as_ref().map(|r| r.what),
+        };
+        let decision = ha::decide(&obs, &self.st.ha);
+        let leader = cluster
+            .as_ref()
+            .and_then(|c| c.leader_name().map(str::to_string));
+        let lease_left_ms = self.st.lease_valid_until.map(|u| u.since(now).0);
+        info!(
+            cycle = self.st.cycle,
+            role = %pg.state.role(),
+            leader = ?leader,
+            lease_left_ms = ?lease_left_ms,
+            reason = %decision.reason,
+            "ha cycle"
+        );
+
+        let outcome = self.execute(&decision, &obs).await;
+        self.answer_request(&decision);
+
+        // Our lease also carries our member record; the leader's renewal already kept it.
+        let holds_key = leader.as_deref() == Some(self.cfg.name.as_str()) && !outcome.released;
+        if cluster.is_some() && !outcome.renewed && !holds_key {
+            match tokio::time::timeout(retry, self.dcs.keepalive()).await {
+                Ok(Ok(crate::dcs::CasOutcome::Applied)) => {}
+                Ok(Ok(crate::dcs::CasOutcome::Lost)) => {
+                    // A new lease: our member key vanished with the old one.
+                    self.st.published_member = None;
+                }
+                Ok(Err(e)) => warn!("lease keepalive failed: {e}"),
+                Err(_) => warn!("lease keepalive timed out"),
+            }
+        }
+        let pg_now = if outcome.pg_changed {
+            self.pg.status().await
+        } else {
+            pg
+        };
+        let leader_now = (holds_key || outcome.renewed) && !outcome.released;
+        self.publish(&pg_now, &decision, cluster.is_some(), leader_now)
+            .await;
+        (decision, outcome.rerun)
+    }
+
+    /// Reads the cluster's dynamic configuration and applies changes: HA timing, lease TTL,
+    /// PostgreSQL parameters (reloaded at once when PostgreSQL runs).
+    async fn apply_dynamic(&mut self, cluster: &Cluster) {
+        let rev = cluster.config.as_ref().map(|c| c.revision);
+        if rev == self.st.dynamic_revision && rev.is_some() {
+            return;
+        }
+        let dynamic = match &cluster.config {
+            Some(c) => {
+                let (d, warnings) = DynamicConfig::from_json(&c.value);
+                for w in warnings {
+                    warn!("cluster config: {}", w.0);
+                }
+                d
+            }
+            None => self.cfg.initial_dynamic(),
+        };
+        self.st.dynamic_revision = rev;
+        if dynamic == self.st.dynamic {
+            return;
+        }
+        let ha = self.cfg.ha_config(&dynamic);
+        if ha.ttl != self.st.ha.ttl {
+            self.dcs.set_ttl(ha.ttl.0 / 1000);
+        }
+        let settings = self.cfg.pg_settings(&dynamic);
+        if settings != self.st.pg_settings {
+            info!("cluster configuration changed; reloading PostgreSQL settings");
+            if let Err(e) = self.pg.reload(settings.parameters.clone()).await {
+                warn!("reloading PostgreSQL after a configuration change failed: {e}");
+            }
+            self.st.pg_settings = settings;
+        }
+        self.st.ha = ha;
+        self.st.dynamic = dynamic;
+    }
+
+    async fn reap_job(&mut self) {
+        let now = self.clock.now();
+        if let Some((result, err)) = self.jobs.reap(now).await {
+            match &err {
+                None => info!(job = %result.kind, "job finished"),
+                Some(e) => tracing::error!(job = %result.kind, "job failed: {e}"),
+            }
+            if let Some(waiting) = self.st.awaiting_job.take() {
+                let _ = waiting.reply.send(match err {
+                    None => Ok(format!("{} done", result.kind)),
+                    Some(e) => Err(format!("{} failed: {e}", result.kind)),
+                });
+            }
+            if result.kind == ha::JobKind::Bootstrap && !result.ok {
+                // The failed bootstrap cleaned up; CancelInitialize follows from the core.
+            }
+            self.st.last_job = Some(result);
+        }
+    }
+
+    /// A pending API request the decision did not act on is refused with the reason.
+    fn answer_request(&mut self, decision: &Decision) {
+        let Some(req) = self.st.request.take() else {
+            return;
+        };
+        let acted = decision.actions.iter().any(|a| {
+            matches!(
+                (a, req.what),
+                (ha::Action::Restart, LocalRequest::Restart)
+                    | (ha::Action::Reinitialize { .. }, LocalRequest::Reinitialize)
+            )
+        });
+        if acted && self.jobs.running().is_some() {
+            self.st.awaiting_job = Some(req);
+        } else {
+            let _ = req
+                .reply
+                .send(Err(format!("not possible now: {}", decision.reason)));
+        }
+    }
+
+    /// Writes our member record (when changed), the leader's `status` (when its position
+    /// changed) and the snapshot for the API.
+    async fn publish(&mut self, pg: &PgStatus, decision: &Decision, dcs_up: bool, leader: bool) {
+        let job = self.jobs.running().map(|j| j.kind);
+        let (role, state) = member::role_and_state(pg, job, &self.st.last_role);
+        self.st.last_role = role.clone();
+        let tags: serde_json::Map<String, serde_json::Value> =
+            self.cfg.tags.raw.clone().into_iter().collect();
+        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
+        if dcs_up {
+            let rec = member::record(
+                &self.cfg.conn_url(),
+                &self.cfg.api_url(),
+                &role,
+                &state,
+                pg,
+                &tags,
+            );
+            if self.st.published_member.as_ref() != Some(&rec) {
+                match tokio::time::timeout(retry, self.dcs.publish_member(&rec)).await {
+                    Ok(Ok(())) => self.st.published_member = Some(rec),
+                    Ok(Err(e)) => warn!("publishing our member record failed: {e}"),
+                    Err(_) => warn!("publishing our member record timed out"),
+                }
+            }
+            if leader && let PgState::Running(r) = &pg.state {
+                let status = StatusRecord {
+                    optime: r.lsn.0,
+                    slots: BTreeMap::new(),
+                    retain_slots: self
+                        .st
+                        .slots_applied
+                        .iter()
+                        .flatten()
+                        .map(|m| crate::pg::slot_name(m.as_str()))
+                        .collect(),
+                };
+                if self.st.published_status.as_ref() != Some(&status) {
+                    match tokio::time::timeout(retry, self.dcs.write_status(&status)).await {
+                        Ok(Ok(())) => self.st.published_status = Some(status),
+                        Ok(Err(e)) => warn!("writing the status key failed: {e}"),
+                        Err(_) => warn!("writing the status key timed out"),
+                    }
+                }
+            }
+        }
+        let snap = NodeSnapshot {
+            member: self.cfg.name.clone(),
+            scope: self.cfg.scope.clone(),
+            cycle: self.st.cycle,
+            published_at: tokio::time::Instant::now(),
+            pg: pg.clone(),
+            role,
+            state,
+            holds_leader_key: leader,
+            lease_valid_until: self.st.lease_valid_until.map(|m| self.clock.instant(m)),
+            demoting: self.st.demoting,
+            cluster: self.st.cluster.clone(),
+            dcs_last_seen: self.st.dcs_last_seen,
+            dcs_unreachable: !dcs_up,
+            ha: self.st.ha.clone(),
+            dynamic: self.st.dynamic.clone(),
+            reason: decision.reason.to_string(),
+            job,
+            tags,
+            noloadbalance: self.cfg.tags.noloadbalance,
+            nofailover: self.st.ha.nofailover,
+            shutting_down: false,
+        };
+        self.snapshot.send_replace(snap);
+    }
+
+    /// Marks the published state as demoting before PostgreSQL is stopped, so health checks
+    /// move traffic away at once.
+    fn announce_demotion(&mut self) {
+        self.st.demoting = true;
+        self.snapshot.send_modify(|s| {
+            s.demoting = true;
+            s.holds_leader_key = false;
+        });
+    }
+
+    async fn shutdown(&mut self) {
+        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
+        self.snapshot.send_modify(|s| s.shutting_down = true);
+        if let Some(j) = self.jobs.abort().await {
+            info!(job = %j.kind, "cancelled job for shutdown");
+        }
+        let leader = self
+            .st
+            .cluster
+            .as_ref()
+            .and_then(|c| c.leader_name().map(str::to_string))
+            .as_deref()
+            == Some(self.cfg.name.as_str());
+        if self.st.ha.pause {
+            info!("maintenance mode: leaving PostgreSQL running");
+        } else {
+            self.announce_demotion();
+            let mode = if leader {
+                ha::StopMode::Graceful
+            } else {
+                ha::StopMode::Fast
+            };
+            if let Err(e) = self.pg.stop(mode).await {
+                tracing::error!("stopping PostgreSQL failed: {e}");
+            }
+            if leader {
+                match tokio::time::timeout(retry, self.dcs.release_leader()).await {
+                    Ok(Ok(o)) => info!(outcome = ?o, "released the leader key"),
+                    Ok(Err(e)) => warn!("releasing the leader key failed: {e}"),
+                    Err(_) => warn!("releasing the leader key timed out"),
+                }
+            }
+        }
+        match tokio::time::timeout(retry, self.dcs.revoke_lease()).await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => warn!("revoking our lease failed: {e}"),
+            Err(_) => warn!("revoking our lease timed out"),
+        }
+        info!("stopped");
+    }
+}
