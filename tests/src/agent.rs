@@ -1,0 +1,341 @@
+//! `AgentProc`: one real `ha-agent` process with its own PostgreSQL data directory, API port
+//! and PostgreSQL port, run as the unprivileged user, logging to `target/it-logs/<test>/<name>.log`.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::Duration;
+
+use nix::sys::signal::Signal;
+use tokio::process::{Child, Command};
+
+use crate::procs::{RunAs, alive, free_port, pg_bindir, signal, tail, workspace_bin};
+
+/// Cluster-wide settings written into every agent's YAML.
+#[derive(Debug, Clone)]
+pub struct ClusterSettings {
+    /// `scope`.
+    pub scope: String,
+    /// `bootstrap.dcs.ttl`.
+    pub ttl: u64,
+    /// `bootstrap.dcs.loop_wait`.
+    pub loop_wait: u64,
+    /// `bootstrap.dcs.retry_timeout`.
+    pub retry_timeout: u64,
+    /// `bootstrap.dcs.postgresql.use_pg_rewind`.
+    pub use_pg_rewind: bool,
+    /// `bootstrap.dcs.primary_start_timeout`.
+    pub primary_start_timeout: u64,
+    /// `restapi.authentication` (user, password).
+    pub api_auth: Option<(String, String)>,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        ClusterSettings {
+            scope: format!("it{}", std::process::id()),
+            ttl: 10,
+            loop_wait: 2,
+            retry_timeout: 3,
+            use_pg_rewind: true,
+            primary_start_timeout: 300,
+            api_auth: None,
+        }
+    }
+}
+
+/// One member: its ports, files and (when started) process.
+pub struct AgentProc {
+    /// Member name.
+    pub name: String,
+    /// REST API port.
+    pub api_port: u16,
+    /// PostgreSQL port.
+    pub pg_port: u16,
+    /// The member's directory (config, data dir, pgpass, PostgreSQL log).
+    pub dir: PathBuf,
+    /// etcd endpoints as the agent sees them (`host:port,...`).
+    pub etcd_hosts: String,
+    /// Extra YAML under `tags:`.
+    pub tags: Vec<(String, String)>,
+    log: PathBuf,
+    run_as: RunAs,
+    child: Option<Child>,
+}
+
+impl AgentProc {
+    /// A member `name` under `parent` (not started; config written by `start`).
+    pub fn new(name: &str, parent: &Path, etcd_hosts: String, log_dir: &Path, run_as: RunAs) -> AgentProc {
+        let dir = parent.join(name);
+        std::fs::create_dir_all(&dir).expect("member dir");
+        run_as.chown(&dir);
+        AgentProc {
+            name: name.to_string(),
+            api_port: free_port(),
+            pg_port: free_port(),
+            dir,
+            etcd_hosts,
+            tags: Vec::new(),
+            log: log_dir.join(format!("{name}.log")),
+            run_as,
+            child: None,
+        }
+    }
+
+    /// The data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.join("data")
+    }
+
+    /// The agent's config file.
+    pub fn config_path(&self) -> PathBuf {
+        self.dir.join("agent.yml")
+    }
+
+    /// The agent's log file.
+    pub fn log_path(&self) -> &Path {
+        &self.log
+    }
+
+    /// The PostgreSQL server log written by the agent (beside the data directory).
+    pub fn pg_log_path(&self) -> PathBuf {
+        self.dir.join("data.log")
+    }
+
+    /// `http://127.0.0.1:<api>`.
+    pub fn api_base(&self) -> String {
+        format!("http://127.0.0.1:{}", self.api_port)
+    }
+
+    /// The YAML this member runs with.
+    pub fn config_yaml(&self, c: &ClusterSettings) -> String {
+        let auth = match &c.api_auth {
+            Some((u, p)) => format!("  authentication:\n    username: {u}\n    password: {p}\n"),
+            None => String::new(),
+        };
+        let tags: String = self
+            .tags
+            .iter()
+            .map(|(k, v)| format!("  {k}: {v}\n"))
+            .collect();
+        format!(
+            r#"scope: {scope}
+namespace: /service/
+name: {name}
+restapi:
+  listen: 127.0.0.1:{api}
+  connect_address: 127.0.0.1:{api}
+{auth}etcd3:
+  hosts: {etcd}
+bootstrap:
+  dcs:
+    ttl: {ttl}
+    loop_wait: {loop_wait}
+    retry_timeout: {retry}
+    maximum_lag_on_failover: 1048576
+    primary_start_timeout: {pst}
+    postgresql:
+      use_pg_rewind: {rewind}
+      use_slots: true
+      parameters:
+        max_connections: 40
+        wal_keep_size: 64MB
+        max_wal_senders: 10
+        max_replication_slots: 10
+  initdb:
+    - encoding: UTF8
+    - data-checksums
+  pg_hba:
+    - local all all trust
+    - host all all 127.0.0.1/32 md5
+    - host replication replicator 127.0.0.1/32 md5
+postgresql:
+  listen: 127.0.0.1:{pg}
+  connect_address: 127.0.0.1:{pg}
+  data_dir: {data}
+  bin_dir: {bin}
+  pgpass: {dir}/pgpass
+  authentication:
+    superuser:
+      username: postgres
+      password: su-pass
+    replication:
+      username: replicator
+      password: rep-pass
+    rewind:
+      username: rewind_user
+      password: rewind-pass
+  parameters:
+    unix_socket_directories: {dir}
+    shared_buffers: 16MB
+    fsync: off
+tags:
+  clonefrom: false
+{tags}"#,
+            scope = c.scope,
+            name = self.name,
+            api = self.api_port,
+            etcd = self.etcd_hosts,
+            ttl = c.ttl,
+            loop_wait = c.loop_wait,
+            retry = c.retry_timeout,
+            pst = c.primary_start_timeout,
+            rewind = c.use_pg_rewind,
+            pg = self.pg_port,
+            data = self.data_dir().display(),
+            bin = pg_bindir().display(),
+            dir = self.dir.display(),
+        )
+    }
+
+    /// Writes the config and starts the agent.
+    pub fn start(&mut self, c: &ClusterSettings) {
+        assert!(self.child.is_none(), "{} already started", self.name);
+        let path = self.config_path();
+        std::fs::write(&path, self.config_yaml(c)).expect("write agent config");
+        self.run_as.chown(&path);
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("open agent log");
+        let log2 = log.try_clone().expect("clone log fd");
+        let mut cmd = Command::new(workspace_bin("ha-agent"));
+        cmd.arg(&path)
+            .env("RUST_LOG", std::env::var("HA_AGENT_LOG").unwrap_or_else(|_| "info,ha_agent=debug".into()))
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log2)
+            .kill_on_drop(true);
+        self.run_as.apply(&mut cmd);
+        self.child = Some(cmd.spawn().expect("spawn ha-agent"));
+    }
+
+    /// The agent's pid while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().and_then(Child::id)
+    }
+
+    /// Whether the agent was started and has not been reaped.
+    pub fn is_started(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The postmaster's pid from `postmaster.pid`, if it runs.
+    pub fn postmaster_pid(&self) -> Option<u32> {
+        let s = std::fs::read_to_string(self.data_dir().join("postmaster.pid")).ok()?;
+        let pid: u32 = s.lines().next()?.trim().parse().ok()?;
+        alive(pid).then_some(pid)
+    }
+
+    /// kill -9 of the agent and of its postmaster (the whole node dies).
+    pub async fn kill_node(&mut self) {
+        let pm = self.postmaster_pid();
+        if let Some(pid) = self.pid() {
+            signal(pid, Signal::SIGKILL);
+        }
+        if let Some(pm) = pm {
+            signal(pm, Signal::SIGKILL);
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait().await;
+        }
+        // The postmaster's children die with it (they notice the postmaster is gone).
+        if let Some(pm) = pm {
+            for _ in 0..100 {
+                if !alive(pm) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+    }
+
+    /// kill -9 of the postmaster only (the agent lives on).
+    pub fn kill_postmaster(&self) -> Option<u32> {
+        let pm = self.postmaster_pid()?;
+        signal(pm, Signal::SIGKILL);
+        Some(pm)
+    }
+
+    /// Sends a signal to the agent.
+    pub fn signal(&self, sig: Signal) {
+        if let Some(pid) = self.pid() {
+            signal(pid, sig);
+        }
+    }
+
+    /// SIGTERM, then waits for the agent to exit (at most `timeout`); returns its exit code.
+    pub async fn stop(&mut self, timeout: Duration) -> Option<i32> {
+        self.signal(Signal::SIGTERM);
+        self.wait_exit(timeout).await
+    }
+
+    /// Waits for the agent to exit; kills it after `timeout`.
+    pub async fn wait_exit(&mut self, timeout: Duration) -> Option<i32> {
+        let mut c = self.child.take()?;
+        match tokio::time::timeout(timeout, c.wait()).await {
+            Ok(Ok(st)) => st.code(),
+            _ => {
+                let _ = c.kill().await;
+                None
+            }
+        }
+    }
+
+    /// A connection to this member's PostgreSQL as the superuser.
+    pub async fn client(&self) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+        connect(self.pg_port).await
+    }
+
+    /// GET `path` on the REST API: status code and JSON body (Null when not JSON).
+    pub async fn api_get(&self, path: &str) -> Option<(u16, serde_json::Value)> {
+        let r = http().get(format!("{}{path}", self.api_base())).send().await.ok()?;
+        let code = r.status().as_u16();
+        let body = r.json().await.unwrap_or(serde_json::Value::Null);
+        Some((code, body))
+    }
+
+    /// The tail of the agent's and PostgreSQL's logs.
+    pub fn log_tails(&self, n: usize) -> String {
+        format!(
+            "----- {} agent log ({}) -----\n{}\n----- {} postgres log -----\n{}",
+            self.name,
+            self.log.display(),
+            tail(&self.log, n),
+            self.name,
+            tail(&self.pg_log_path(), n / 2)
+        )
+    }
+}
+
+/// A connection to PostgreSQL on `port` as the test superuser (password auth over TCP).
+pub async fn connect(port: u16) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
+    let (client, conn) = tokio_postgres::Config::new()
+        .host("127.0.0.1")
+        .port(port)
+        .user("postgres")
+        .password("su-pass")
+        .dbname("postgres")
+        .connect_timeout(Duration::from_secs(2))
+        .connect(tokio_postgres::NoTls)
+        .await?;
+    tokio::spawn(async move {
+        let _ = conn.await;
+    });
+    Ok(client)
+}
+
+/// A shared HTTP client for the API (no proxies, short timeouts).
+pub fn http() -> reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            reqwest::Client::builder()
+                .no_proxy()
+                .timeout(Duration::from_secs(3))
+                .build()
+                .expect("http client")
+        })
+        .clone()
+}

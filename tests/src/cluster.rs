@@ -1,0 +1,256 @@
+//! `TestCluster`: real etcd, N real `ha-agent` processes (each with its PostgreSQL), optionally
+//! a cuttable TCP proxy between each agent and etcd (to isolate one member from etcd), and
+//! optionally the shipped HAProxy config in front. On a failing test, the tails of every log
+//! are printed.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::agent::{AgentProc, ClusterSettings};
+use crate::etcd::EtcdProc;
+use crate::haproxy::HaproxyProc;
+use crate::procs::{RunAs, log_dir, tail, user_tempdir, wait_for};
+use crate::proxy::CutProxy;
+
+/// How to build a cluster.
+#[derive(Debug, Clone)]
+pub struct Opts {
+    /// Number of members (`node1`..).
+    pub nodes: usize,
+    /// Settings written to every member's YAML.
+    pub settings: ClusterSettings,
+    /// Put a cuttable proxy between each member and etcd.
+    pub etcd_proxies: bool,
+    /// Start HAProxy (needs exactly 3 members).
+    pub haproxy: bool,
+    /// Extra tags: (member index from 0, key, YAML value).
+    pub tags: Vec<(usize, String, String)>,
+}
+
+impl Default for Opts {
+    fn default() -> Self {
+        Opts {
+            nodes: 3,
+            settings: ClusterSettings::default(),
+            etcd_proxies: false,
+            haproxy: false,
+            tags: Vec::new(),
+        }
+    }
+}
+
+/// A running test cluster.
+pub struct TestCluster {
+    /// Settings every member runs with.
+    pub settings: ClusterSettings,
+    /// etcd.
+    pub etcd: EtcdProc,
+    /// Per-member proxies to etcd (empty unless `etcd_proxies`).
+    pub proxies: Vec<CutProxy>,
+    /// The members.
+    pub nodes: Vec<AgentProc>,
+    /// HAProxy, if started.
+    pub haproxy: Option<HaproxyProc>,
+    /// Where the logs go.
+    pub log_dir: PathBuf,
+    etcd_client: etcd_client::Client,
+    _dir: tempfile::TempDir,
+}
+
+impl TestCluster {
+    /// Starts etcd and every member at once (they race to bootstrap), and HAProxy if asked.
+    pub async fn start(test: &str, opts: Opts) -> TestCluster {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let log_dir = log_dir(test);
+        for entry in std::fs::read_dir(&log_dir).into_iter().flatten().flatten() {
+            let _ = std::fs::remove_file(entry.path());
+        }
+        let run_as = RunAs::unprivileged();
+        let dir = user_tempdir(&run_as, "hapg-it-");
+        let etcd = EtcdProc::start(&log_dir).await;
+        let etcd_addr = etcd.endpoint().trim_start_matches("http://").to_string();
+        let mut proxies = Vec::new();
+        let mut nodes = Vec::new();
+        for i in 0..opts.nodes {
+            let hosts = if opts.etcd_proxies {
+                let p = CutProxy::start(etcd_addr.clone()).await;
+                let a = p.addr();
+                proxies.push(p);
+                a
+            } else {
+                etcd_addr.clone()
+            };
+            let mut n = AgentProc::new(&format!("node{}", i + 1), dir.path(), hosts, &log_dir, run_as);
+            n.tags = opts
+                .tags
+                .iter()
+                .filter(|(idx, _, _)| *idx == i)
+                .map(|(_, k, v)| (k.clone(), v.clone()))
+                .collect();
+            nodes.push(n);
+        }
+        for n in &mut nodes {
+            n.start(&opts.settings);
+        }
+        let haproxy = opts.haproxy.then(|| {
+            assert_eq!(nodes.len(), 3, "the shipped haproxy.cfg describes 3 members");
+            let m = [
+                (nodes[0].pg_port, nodes[0].api_port),
+                (nodes[1].pg_port, nodes[1].api_port),
+                (nodes[2].pg_port, nodes[2].api_port),
+            ];
+            HaproxyProc::start(&m, &log_dir.join("haproxy.log"))
+        });
+        let etcd_client = etcd_client::Client::connect([etcd.endpoint()], None)
+            .await
+            .expect("test etcd client");
+        TestCluster {
+            settings: opts.settings,
+            etcd,
+            proxies,
+            nodes,
+            haproxy,
+            log_dir,
+            etcd_client,
+            _dir: dir,
+        }
+    }
+
+    /// The member called `name`.
+    pub fn node(&self, name: &str) -> &AgentProc {
+        self.nodes
+            .iter()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no member {name}"))
+    }
+
+    /// The member called `name`, mutably.
+    pub fn node_mut(&mut self, name: &str) -> &mut AgentProc {
+        self.nodes
+            .iter_mut()
+            .find(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no member {name}"))
+    }
+
+    /// The etcd proxy of member `name` (with `etcd_proxies`).
+    pub fn proxy_of(&self, name: &str) -> &CutProxy {
+        let i = self
+            .nodes
+            .iter()
+            .position(|n| n.name == name)
+            .unwrap_or_else(|| panic!("no member {name}"));
+        &self.proxies[i]
+    }
+
+    /// `/service/<scope>/`.
+    pub fn prefix(&self) -> String {
+        format!("/service/{}/", self.settings.scope)
+    }
+
+    /// The value of a cluster key (`leader`, `members/node1`, ...).
+    pub async fn etcd_get(&self, key: &str) -> Option<String> {
+        let mut kv = self.etcd_client.kv_client();
+        let r = kv.get(format!("{}{key}", self.prefix()), None).await.ok()?;
+        r.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
+    }
+
+    /// Every key under the cluster prefix with its value.
+    pub async fn etcd_all(&self) -> Vec<(String, String)> {
+        let mut kv = self.etcd_client.kv_client();
+        let r = kv
+            .get(
+                self.prefix(),
+                Some(etcd_client::GetOptions::new().with_prefix()),
+            )
+            .await
+            .expect("etcd get prefix");
+        r.kvs()
+            .iter()
+            .map(|kv| {
+                (
+                    String::from_utf8_lossy(kv.key()).into_owned(),
+                    String::from_utf8_lossy(kv.value()).into_owned(),
+                )
+            })
+            .collect()
+    }
+
+    /// Whether member `name`'s PostgreSQL accepts writes now.
+    pub async fn is_writable(&self, name: &str) -> bool {
+        let Ok(c) = self.node(name).client().await else {
+            return false;
+        };
+        matches!(
+            c.query_one("select pg_is_in_recovery()", &[]).await,
+            Ok(row) if !row.get::<_, bool>(0)
+        )
+    }
+
+    /// Waits until a member holds the leader key and its PostgreSQL accepts writes.
+    pub async fn wait_for_leader(&self, timeout: Duration) -> String {
+        wait_for("a writable leader", timeout, || async {
+            let l = self.etcd_get("leader").await?;
+            self.is_writable(&l).await.then_some(l)
+        })
+        .await
+    }
+
+    /// Waits for a writable leader other than `old`.
+    pub async fn wait_for_leader_other_than(&self, old: &str, timeout: Duration) -> String {
+        wait_for(&format!("a writable leader other than {old}"), timeout, || async {
+            let l = self.etcd_get("leader").await?;
+            (l != old && self.is_writable(&l).await).then_some(l)
+        })
+        .await
+    }
+
+    /// Waits until `leader`'s `pg_stat_replication` shows each of `replicas` streaming.
+    pub async fn wait_streaming(&self, leader: &str, replicas: &[&str], timeout: Duration) {
+        let what = format!("{replicas:?} streaming from {leader}");
+        wait_for(&what, timeout, || async {
+            let c = self.node(leader).client().await.ok()?;
+            let rows = c
+                .query(
+                    "select application_name from pg_stat_replication where state = 'streaming'",
+                    &[],
+                )
+                .await
+                .ok()?;
+            let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
+            replicas
+                .iter()
+                .all(|r| names.iter().any(|n| n == r))
+                .then_some(())
+        })
+        .await
+    }
+
+    /// Names of all members except those given.
+    pub fn others(&self, except: &[&str]) -> Vec<String> {
+        self.nodes
+            .iter()
+            .map(|n| n.name.clone())
+            .filter(|n| !except.contains(&n.as_str()))
+            .collect()
+    }
+
+    /// Prints the tail of every log.
+    pub fn dump_logs(&self) {
+        eprintln!("===== logs in {} =====", self.log_dir.display());
+        for n in &self.nodes {
+            eprintln!("{}", n.log_tails(80));
+        }
+        eprintln!(
+            "----- etcd -----\n{}",
+            tail(self.etcd.log_path(), 20)
+        );
+    }
+}
+
+impl Drop for TestCluster {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
+    }
+}

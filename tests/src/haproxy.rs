@@ -1,0 +1,69 @@
+//! `HaproxyProc`: the shipped `haproxy/haproxy.cfg`, run for real in front of a test cluster
+//! (exactly three members, as the file describes), on free loopback ports.
+
+use std::process::Stdio;
+
+use tokio::process::{Child, Command};
+
+use crate::procs::{free_port, system_bin, workspace_root};
+
+/// A running HAProxy.
+pub struct HaproxyProc {
+    /// Port of the primary (read-write) listener.
+    pub primary_port: u16,
+    /// Port of the replicas (read-only) listener.
+    pub replicas_port: u16,
+    /// Port of the stats page.
+    pub stats_port: u16,
+    child: Child,
+}
+
+impl HaproxyProc {
+    /// Starts HAProxy for members given as `(pg_port, api_port)`.
+    pub fn start(members: &[(u16, u16); 3], log: &std::path::Path) -> HaproxyProc {
+        let bin = system_bin("HAPROXY_BIN", &["haproxy"], "apt-get install haproxy");
+        let (primary_port, replicas_port, stats_port) = (free_port(), free_port(), free_port());
+        let cfg = workspace_root().join("haproxy").join("haproxy.cfg");
+        let out = std::fs::File::create(log).expect("haproxy log");
+        let err = out.try_clone().expect("log fd");
+        let mut cmd = Command::new(bin);
+        cmd.arg("-f")
+            .arg(&cfg)
+            .arg("-db")
+            .env("HAPG_PRIMARY_BIND", format!("127.0.0.1:{primary_port}"))
+            .env("HAPG_REPLICAS_BIND", format!("127.0.0.1:{replicas_port}"))
+            .env("HAPG_STATS_BIND", format!("127.0.0.1:{stats_port}"))
+            .stdin(Stdio::null())
+            .stdout(out)
+            .stderr(err)
+            .kill_on_drop(true);
+        for (i, (pg, api)) in members.iter().enumerate() {
+            cmd.env(format!("NODE{}_PG", i + 1), format!("127.0.0.1:{pg}"))
+                .env(format!("NODE{}_API", i + 1), api.to_string());
+        }
+        let child = cmd.spawn().expect("spawn haproxy");
+        HaproxyProc {
+            primary_port,
+            replicas_port,
+            stats_port,
+            child,
+        }
+    }
+
+    /// HAProxy's pid.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
+    /// The stats page as CSV (`;csv`), to see which servers HAProxy considers up.
+    pub async fn stats_csv(&self) -> Option<String> {
+        crate::agent::http()
+            .get(format!("http://127.0.0.1:{}/;csv", self.stats_port))
+            .send()
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()
+    }
+}
