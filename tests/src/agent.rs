@@ -64,7 +64,13 @@ pub struct AgentProc {
 
 impl AgentProc {
     /// A member `name` under `parent` (not started; config written by `start`).
-    pub fn new(name: &str, parent: &Path, etcd_hosts: String, log_dir: &Path, run_as: RunAs) -> AgentProc {
+    pub fn new(
+        name: &str,
+        parent: &Path,
+        etcd_hosts: String,
+        log_dir: &Path,
+        run_as: RunAs,
+    ) -> AgentProc {
         let dir = parent.join(name);
         std::fs::create_dir_all(&dir).expect("member dir");
         run_as.chown(&dir);
@@ -201,7 +207,10 @@ tags:
         let log2 = log.try_clone().expect("clone log fd");
         let mut cmd = Command::new(workspace_bin("ha-agent"));
         cmd.arg(&path)
-            .env("RUST_LOG", std::env::var("HA_AGENT_LOG").unwrap_or_else(|_| "info,ha_agent=debug".into()))
+            .env(
+                "RUST_LOG",
+                std::env::var("HA_AGENT_LOG").unwrap_or_else(|_| "info,ha_agent=debug".into()),
+            )
             .stdin(Stdio::null())
             .stdout(log)
             .stderr(log2)
@@ -289,7 +298,11 @@ tags:
 
     /// GET `path` on the REST API: status code and JSON body (Null when not JSON).
     pub async fn api_get(&self, path: &str) -> Option<(u16, serde_json::Value)> {
-        let r = http().get(format!("{}{path}", self.api_base())).send().await.ok()?;
+        let r = http()
+            .get(format!("{}{path}", self.api_base()))
+            .send()
+            .await
+            .ok()?;
         let code = r.status().as_u16();
         let body = r.json().await.unwrap_or(serde_json::Value::Null);
         Some((code, body))

@@ -34,7 +34,9 @@ pub fn workspace_bin(name: &str) -> PathBuf {
         .into_iter()
         .max_by_key(|p| p.metadata().and_then(|m| m.modified()).ok())
         .unwrap_or_else(|| {
-            panic!("{name} is not built: run `cargo build -p ha-agent -p hactl` first, or set {var}")
+            panic!(
+                "{name} is not built: run `cargo build -p ha-agent -p hactl` first, or set {var}"
+            )
         })
 }
 
@@ -53,7 +55,10 @@ pub fn system_bin(var: &str, candidates: &[&str], install_hint: &str) -> PathBuf
             return found;
         }
     }
-    panic!("{} not found: {install_hint} (or set {var})", candidates.join(" / "))
+    panic!(
+        "{} not found: {install_hint} (or set {var})",
+        candidates.join(" / ")
+    )
 }
 
 fn which(name: &str) -> Option<PathBuf> {

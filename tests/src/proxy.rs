@@ -66,7 +66,12 @@ impl Drop for CutProxy {
     }
 }
 
-async fn serve(mut client: TcpStream, upstream: String, cut: Arc<AtomicBool>, epoch: Arc<AtomicU64>) {
+async fn serve(
+    mut client: TcpStream,
+    upstream: String,
+    cut: Arc<AtomicBool>,
+    epoch: Arc<AtomicU64>,
+) {
     let born = epoch.load(Ordering::SeqCst);
     // A partitioned host's connection attempts hang: hold the socket, send nothing.
     while cut.load(Ordering::SeqCst) {

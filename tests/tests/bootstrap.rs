@@ -17,24 +17,34 @@ async fn three_empty_nodes_become_one_leader_and_two_streaming_replicas() {
     let leader = c.wait_for_leader(Duration::from_secs(90)).await;
     let replicas = c.others(&[&leader]);
     let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
-    c.wait_streaming(&leader, &rs, Duration::from_secs(90)).await;
+    c.wait_streaming(&leader, &rs, Duration::from_secs(90))
+        .await;
     let mut writable = Vec::new();
     for n in &c.nodes {
         if c.is_writable(&n.name).await {
             writable.push(n.name.clone());
         }
     }
-    assert_eq!(writable, vec![leader.clone()], "exactly the leader accepts writes");
+    assert_eq!(
+        writable,
+        vec![leader.clone()],
+        "exactly the leader accepts writes"
+    );
 
     info!("--- a row written on the leader is readable on both replicas");
     let l = c.node(&leader).client().await.unwrap();
-    l.batch_execute("create table t (id int primary key, v text); insert into t values (1, 'hello')")
-        .await
-        .unwrap();
+    l.batch_execute(
+        "create table t (id int primary key, v text); insert into t values (1, 'hello')",
+    )
+    .await
+    .unwrap();
     for r in &replicas {
         wait_for(&format!("row on {r}"), Duration::from_secs(30), || async {
             let cl = c.node(r).client().await.ok()?;
-            let row = cl.query_opt("select v from t where id = 1", &[]).await.ok()??;
+            let row = cl
+                .query_opt("select v from t where id = 1", &[])
+                .await
+                .ok()??;
             (row.get::<_, String>(0) == "hello").then_some(())
         })
         .await;
@@ -46,40 +56,63 @@ async fn three_empty_nodes_become_one_leader_and_two_streaming_replicas() {
         .await
         .unwrap()
         .get(0);
-    assert_eq!(c.etcd_get("initialize").await.as_deref(), Some(sysid.to_string().as_str()));
+    assert_eq!(
+        c.etcd_get("initialize").await.as_deref(),
+        Some(sysid.to_string().as_str())
+    );
     assert_eq!(c.etcd_get("leader").await.as_deref(), Some(leader.as_str()));
     let config: serde_json::Value =
-        serde_json::from_str(&c.etcd_get("config").await.expect("config key")).expect("config is JSON");
+        serde_json::from_str(&c.etcd_get("config").await.expect("config key"))
+            .expect("config is JSON");
     assert_eq!(config["ttl"], 10);
     assert_eq!(config["loop_wait"], 2);
     assert_eq!(config["postgresql"]["use_slots"], true);
     // Member records settle within a loop or two.
-    wait_for("member records of a leader and two streaming replicas", Duration::from_secs(20), || async {
-        let mut primaries = 0;
-        let mut streaming = 0;
-        for n in &c.nodes {
-            let raw = c.etcd_get(&format!("members/{}", n.name)).await?;
-            let m: serde_json::Value = serde_json::from_str(&raw).expect("member record is JSON");
-            assert_eq!(m["conn_url"], format!("postgres://127.0.0.1:{}/postgres", n.pg_port));
-            assert_eq!(m["api_url"], format!("http://127.0.0.1:{}/patroni", n.api_port));
-            assert!(m["xlog_location"].is_u64(), "{m}");
-            assert_eq!(m["timeline"], 1);
-            match (m["role"].as_str(), m["state"].as_str(), m["replication_state"].as_str()) {
-                (Some("primary"), Some("running"), None) => primaries += 1,
-                (Some("replica"), Some("running"), Some("streaming")) => streaming += 1,
-                _ => return None,
+    wait_for(
+        "member records of a leader and two streaming replicas",
+        Duration::from_secs(20),
+        || async {
+            let mut primaries = 0;
+            let mut streaming = 0;
+            for n in &c.nodes {
+                let raw = c.etcd_get(&format!("members/{}", n.name)).await?;
+                let m: serde_json::Value =
+                    serde_json::from_str(&raw).expect("member record is JSON");
+                assert_eq!(
+                    m["conn_url"],
+                    format!("postgres://127.0.0.1:{}/postgres", n.pg_port)
+                );
+                assert_eq!(
+                    m["api_url"],
+                    format!("http://127.0.0.1:{}/patroni", n.api_port)
+                );
+                assert!(m["xlog_location"].is_u64(), "{m}");
+                assert_eq!(m["timeline"], 1);
+                match (
+                    m["role"].as_str(),
+                    m["state"].as_str(),
+                    m["replication_state"].as_str(),
+                ) {
+                    (Some("primary"), Some("running"), None) => primaries += 1,
+                    (Some("replica"), Some("running"), Some("streaming")) => streaming += 1,
+                    _ => return None,
+                }
             }
-        }
-        (primaries == 1 && streaming == 2).then_some(())
-    })
+            (primaries == 1 && streaming == 2).then_some(())
+        },
+    )
     .await;
     let status: serde_json::Value =
-        serde_json::from_str(&c.etcd_get("status").await.expect("status key")).expect("status is JSON");
+        serde_json::from_str(&c.etcd_get("status").await.expect("status key"))
+            .expect("status is JSON");
     assert!(status["optime"].as_u64().unwrap() > 0, "{status}");
 
     info!("--- the leader keeps a replication slot per replica, and they use them");
     let slots: Vec<(String, bool)> = l
-        .query("select slot_name, active from pg_replication_slots order by 1", &[])
+        .query(
+            "select slot_name, active from pg_replication_slots order by 1",
+            &[],
+        )
         .await
         .unwrap()
         .iter()
@@ -98,7 +131,10 @@ async fn run_agent(config: &std::path::Path, run_as: &RunAs) -> (Option<i32>, St
         .await
         .expect("a bad config must exit at once")
         .expect("run ha-agent");
-    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -116,7 +152,11 @@ async fn bad_config_exits_1_naming_the_key_and_creates_nothing() {
         )
     };
     let cases = [
-        ("missing scope", good(&data_dir.display().to_string()).replace("scope: demo\n", ""), "scope"),
+        (
+            "missing scope",
+            good(&data_dir.display().to_string()).replace("scope: demo\n", ""),
+            "scope",
+        ),
         (
             "ttl too small for loop_wait and retry_timeout",
             good(&data_dir.display().to_string()).replace("ttl: 30", "ttl: 20"),
@@ -135,10 +175,25 @@ async fn bad_config_exits_1_naming_the_key_and_creates_nothing() {
         run_as.chown(&path);
         let (code, stderr) = run_agent(&path, &run_as).await;
         assert_eq!(code, Some(1), "{what}: exit code; stderr: {stderr}");
-        assert_eq!(stderr.trim().lines().count(), 1, "{what}: one line: {stderr}");
+        assert_eq!(
+            stderr.trim().lines().count(),
+            1,
+            "{what}: one line: {stderr}"
+        );
         assert!(stderr.contains(key), "{what}: names {key}: {stderr}");
-        assert!(stderr.contains(&path.display().to_string()), "{what}: names the file: {stderr}");
-        let entries: Vec<_> = std::fs::read_dir(dir.path()).unwrap().flatten().map(|e| e.file_name()).collect();
-        assert_eq!(entries, vec![std::ffi::OsString::from("bad.yml")], "{what}: nothing created");
+        assert!(
+            stderr.contains(&path.display().to_string()),
+            "{what}: names the file: {stderr}"
+        );
+        let entries: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name())
+            .collect();
+        assert_eq!(
+            entries,
+            vec![std::ffi::OsString::from("bad.yml")],
+            "{what}: nothing created"
+        );
     }
 }

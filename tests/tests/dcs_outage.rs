@@ -35,7 +35,10 @@ fn spawn_writers(c: &TestCluster, stop: CancellationToken) -> Log {
                     )
                     .await;
                     match r {
-                        Ok(Ok(_)) => log.lock().unwrap().push((sent, Instant::now(), name.clone())),
+                        Ok(Ok(_)) => log
+                            .lock()
+                            .unwrap()
+                            .push((sent, Instant::now(), name.clone())),
                         Ok(Err(e)) if e.is_closed() => client = None,
                         Ok(Err(_)) => {}
                         Err(_) => client = None,
@@ -64,7 +67,8 @@ async fn leader_demotes_before_its_lease_expires_when_etcd_freezes() {
     let leader = c.wait_for_leader(Duration::from_secs(90)).await;
     let rs: Vec<String> = c.others(&[&leader]);
     let rs: Vec<&str> = rs.iter().map(String::as_str).collect();
-    c.wait_streaming(&leader, &rs, Duration::from_secs(90)).await;
+    c.wait_streaming(&leader, &rs, Duration::from_secs(90))
+        .await;
     c.node(&leader).client().await.unwrap()
         .batch_execute("create table probe (id bigserial primary key, node text, at timestamptz default now())")
         .await
@@ -89,10 +93,21 @@ async fn leader_demotes_before_its_lease_expires_when_etcd_freezes() {
         stopped_after_ms = last_on_leader.duration_since(frozen_at).as_millis() as u64,
         "last acknowledged write on the old leader"
     );
-    assert!(last_on_leader < frozen_at + ttl, "the leader accepted writes after its lease could have expired");
-    assert_eq!(last.len(), 1, "no other member ever accepted writes: {last:?}");
+    assert!(
+        last_on_leader < frozen_at + ttl,
+        "the leader accepted writes after its lease could have expired"
+    );
+    assert_eq!(
+        last.len(),
+        1,
+        "no other member ever accepted writes: {last:?}"
+    );
     for n in &c.nodes {
-        assert!(!c.is_writable(&n.name).await, "{} is writable without etcd", n.name);
+        assert!(
+            !c.is_writable(&n.name).await,
+            "{} is writable without etcd",
+            n.name
+        );
     }
 
     info!("--- etcd back: the cluster heals by itself");
@@ -131,28 +146,52 @@ async fn isolated_leader_stops_writes_before_a_new_leader_starts() {
     let cut_at = Instant::now();
     c.proxy_of(&old).cut();
     let ttl = Duration::from_secs(c.settings.ttl);
-    let new = c.wait_for_leader_other_than(&old, ttl + Duration::from_secs(30)).await;
+    let new = c
+        .wait_for_leader_other_than(&old, ttl + Duration::from_secs(30))
+        .await;
     info!(new = %new, after_ms = cut_at.elapsed().as_millis() as u64, "new leader");
-    wait_for("writes acknowledged on the new leader", Duration::from_secs(10), || async {
-        last_writes(&log).contains_key(&new).then_some(())
-    })
+    wait_for(
+        "writes acknowledged on the new leader",
+        Duration::from_secs(10),
+        || async { last_writes(&log).contains_key(&new).then_some(()) },
+    )
     .await;
 
     let writes = log.lock().unwrap().clone();
-    let last_old = writes.iter().filter(|(_, _, n)| n == &old).map(|(_, acked, _)| *acked).max().unwrap();
-    let first_new = writes.iter().filter(|(_, _, n)| n == &new).map(|(sent, _, _)| *sent).min().unwrap();
+    let last_old = writes
+        .iter()
+        .filter(|(_, _, n)| n == &old)
+        .map(|(_, acked, _)| *acked)
+        .max()
+        .unwrap();
+    let first_new = writes
+        .iter()
+        .filter(|(_, _, n)| n == &new)
+        .map(|(sent, _, _)| *sent)
+        .min()
+        .unwrap();
     info!(
         old_stopped_after_ms = last_old.duration_since(cut_at).as_millis() as u64,
         new_started_after_ms = first_new.duration_since(cut_at).as_millis() as u64,
         "write windows"
     );
-    assert!(last_old < cut_at + ttl, "the old leader accepted writes after its lease could have expired");
-    assert!(last_old < first_new, "two writable primaries at once: old until {last_old:?}, new from {first_new:?}");
+    assert!(
+        last_old < cut_at + ttl,
+        "the old leader accepted writes after its lease could have expired"
+    );
+    assert!(
+        last_old < first_new,
+        "two writable primaries at once: old until {last_old:?}, new from {first_new:?}"
+    );
     let third = c.others(&[&old, &new]).pop().unwrap();
-    assert!(writes.iter().all(|(_, _, n)| n != &third), "{third} never became writable");
+    assert!(
+        writes.iter().all(|(_, _, n)| n != &third),
+        "{third} never became writable"
+    );
 
     info!("--- the partition heals: the old leader rejoins as a replica");
     c.proxy_of(&old).heal();
-    c.wait_streaming(&new, &[&old, &third], Duration::from_secs(90)).await;
+    c.wait_streaming(&new, &[&old, &third], Duration::from_secs(90))
+        .await;
     stop.cancel();
 }

@@ -14,7 +14,8 @@ async fn postgres_killed_under_the_leader_is_restarted_in_place() {
     let leader = c.wait_for_leader(Duration::from_secs(90)).await;
     let replicas = c.others(&[&leader]);
     let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
-    c.wait_streaming(&leader, &rs, Duration::from_secs(90)).await;
+    c.wait_streaming(&leader, &rs, Duration::from_secs(90))
+        .await;
 
     info!("--- kill -9 of the leader's postmaster");
     let old_pm = c.node(&leader).kill_postmaster().expect("postmaster runs");
@@ -32,5 +33,6 @@ async fn postgres_killed_under_the_leader_is_restarted_in_place() {
     for r in &replicas {
         assert!(!c.is_writable(r).await, "{r} stays a replica");
     }
-    c.wait_streaming(&leader, &rs, Duration::from_secs(60)).await;
+    c.wait_streaming(&leader, &rs, Duration::from_secs(60))
+        .await;
 }

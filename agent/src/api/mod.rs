@@ -4,7 +4,10 @@
 //! etcd or PostgreSQL while the client waits), so a hung database or etcd cannot slow HAProxy.
 //! GET, HEAD and OPTIONS are served on every health endpoint; HEAD and OPTIONS carry no body.
 
+pub mod auth;
+pub mod control;
 pub mod health;
+pub mod metrics;
 pub mod status;
 
 use std::sync::Arc;
@@ -14,33 +17,58 @@ use axum::body::Body;
 use axum::extract::{Query as AxQuery, State};
 use axum::http::{Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodFilter, on};
-use tokio::sync::watch;
+use axum::routing::{MethodFilter, on, post};
+use tokio::sync::{mpsc, watch};
 
-use crate::runtime::NodeSnapshot;
+use crate::dcs::Dcs;
+use crate::pg::Credentials;
+use crate::runtime::{ApiRequest, NodeSnapshot};
 use health::{Health, Query};
 
 /// What the handlers share.
-#[derive(Clone)]
-pub struct ApiState {
-    /// The agent's latest snapshot.
+pub struct ApiState<D: Dcs> {
+    /// The agent's latest snapshot: every read-only answer comes from it.
     pub snapshot: watch::Receiver<NodeSnapshot>,
+    /// etcd, for the mutating endpoints (failover key, config).
+    pub dcs: Arc<D>,
+    /// Requests for the agent's loop (restart, reinitialize, reload).
+    pub requests: mpsc::Sender<ApiRequest>,
+    /// `restapi.authentication`.
+    pub auth: Option<Credentials>,
 }
 
 /// The router with every endpoint.
-pub fn router(state: ApiState) -> Router {
+pub fn router<D: Dcs>(state: ApiState<D>) -> Router {
     let methods = MethodFilter::GET
         .or(MethodFilter::HEAD)
         .or(MethodFilter::OPTIONS);
+    let auth = state.auth.clone();
     let mut r = Router::new();
     for path in Health::PATHS {
-        r = r.route(path, on(methods, health_handler));
+        r = r.route(path, on(methods, health_handler::<D>));
     }
-    r.route("/patroni", on(methods, patroni_handler))
-        .route("/cluster", on(methods, cluster_handler))
-        .route("/history", on(methods, history_handler))
-        .route("/config", on(methods, config_handler))
+    r.route("/patroni", on(methods, patroni_handler::<D>))
+        .route("/cluster", on(methods, cluster_handler::<D>))
+        .route("/history", on(methods, history_handler::<D>))
+        .route(
+            "/config",
+            on(methods, config_handler::<D>)
+                .patch(control::patch_config::<D>)
+                .put(control::put_config::<D>),
+        )
+        .route("/metrics", on(methods, metrics_handler::<D>))
+        .route(
+            "/switchover",
+            post(control::switchover::<D>).delete(control::delete_switchover::<D>),
+        )
+        .route("/failover", post(control::failover::<D>))
+        .route("/restart", post(control::restart::<D>))
+        .route("/reinitialize", post(control::reinitialize::<D>))
+        .route("/reload", post(control::reload::<D>))
         .fallback(not_found)
+        .layer(axum::middleware::from_fn(move |req, next| {
+            auth::require(auth.clone(), req, next)
+        }))
         .with_state(Arc::new(state))
 }
 
@@ -63,8 +91,8 @@ pub fn error_response(code: StatusCode, reason: impl Into<String>) -> Response {
         .into_response()
 }
 
-async fn health_handler(
-    State(st): State<Arc<ApiState>>,
+async fn health_handler<D: Dcs>(
+    State(st): State<Arc<ApiState<D>>>,
     method: Method,
     uri: Uri,
     AxQuery(pairs): AxQuery<Vec<(String, String)>>,
@@ -85,7 +113,7 @@ async fn health_handler(
     json_response(code, &method, &status::patroni(&snap))
 }
 
-async fn patroni_handler(State(st): State<Arc<ApiState>>, method: Method) -> Response {
+async fn patroni_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Method) -> Response {
     let snap = st.snapshot.borrow();
     let running = matches!(snap.pg.state, crate::ha::PgState::Running(_));
     let code = if running && snap.is_fresh(tokio::time::Instant::now()) {
@@ -96,32 +124,69 @@ async fn patroni_handler(State(st): State<Arc<ApiState>>, method: Method) -> Res
     json_response(code, &method, &status::patroni(&snap))
 }
 
-async fn cluster_handler(State(st): State<Arc<ApiState>>, method: Method) -> Response {
+async fn cluster_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Method) -> Response {
     let body = status::cluster(&st.snapshot.borrow());
     json_response(StatusCode::OK, &method, &body)
 }
 
-async fn history_handler(State(st): State<Arc<ApiState>>, method: Method) -> Response {
+async fn history_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Method) -> Response {
     let body = status::history(&st.snapshot.borrow());
     json_response(StatusCode::OK, &method, &body)
 }
 
-async fn config_handler(State(st): State<Arc<ApiState>>, method: Method) -> Response {
+async fn config_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Method) -> Response {
     let body = status::config(&st.snapshot.borrow());
     json_response(StatusCode::OK, &method, &body)
+}
+
+async fn metrics_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>) -> Response {
+    let secs = crate::clock::wall_ms() as f64 / 1000.0;
+    let body = metrics::render(&st.snapshot.borrow(), secs);
+    (
+        StatusCode::OK,
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        body,
+    )
+        .into_response()
 }
 
 async fn not_found(uri: Uri) -> Response {
     error_response(StatusCode::NOT_FOUND, format!("no endpoint {}", uri.path()))
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves.
+/// Serves `router` on `listener` until `shutdown` resolves; HTTPS when `tls` is given.
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
+    tls: Option<axum_server::tls_rustls::RustlsConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
+    match tls {
+        None => {
+            axum::serve(listener, router)
+                .with_graceful_shutdown(shutdown)
+                .await
+        }
+        Some(tls) => {
+            let handle = axum_server::Handle::new();
+            let h = handle.clone();
+            tokio::spawn(async move {
+                shutdown.await;
+                h.graceful_shutdown(Some(std::time::Duration::from_secs(1)));
+            });
+            let std_listener = listener.into_std()?;
+            axum_server::from_tcp_rustls(std_listener, tls)?
+                .handle(handle)
+                .serve(router.into_make_service())
+                .await
+        }
+    }
+}
+
+/// Loads `restapi.certfile`/`keyfile` for HTTPS.
+pub async fn load_tls(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+) -> std::io::Result<axum_server::tls_rustls::RustlsConfig> {
+    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await
 }

@@ -42,11 +42,22 @@ use crate::pg::{PgSettings, PgStatus, Postgres};
 use jobs::Jobs;
 pub use snapshot::NodeSnapshot;
 
-/// A request from the REST API for this member's PostgreSQL.
+/// What the REST API asks the agent's loop for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ApiWhat {
+    /// Restart PostgreSQL (answered when done).
+    Restart,
+    /// Reinitialize this replica (answered when started).
+    Reinitialize,
+    /// Re-read the configuration file (answered at once).
+    Reload,
+}
+
+/// A request from the REST API for this member.
 #[derive(Debug)]
 pub struct ApiRequest {
     /// What to do.
-    pub what: LocalRequest,
+    pub what: ApiWhat,
     /// Answered when done (`Ok(message)`) or refused / failed (`Err(reason)`).
     pub reply: oneshot::Sender<Result<String, String>>,
 }
@@ -161,7 +172,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 _ = cancel.cancelled() => break Exit::Clean,
                 req = self.requests.recv() => {
                     if let Some(req) = req {
-                        self.accept_request(req);
+                        self.accept_request(req).await;
                     }
                 }
                 _ = self.jobs.finished() => {}
@@ -191,7 +202,12 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         Duration::from_millis(self.st.ha.loop_wait.0)
     }
 
-    fn accept_request(&mut self, req: ApiRequest) {
+    async fn accept_request(&mut self, req: ApiRequest) {
+        if req.what == ApiWhat::Reload {
+            let r = self.reload_config().await;
+            let _ = req.reply.send(r);
+            return;
+        }
         if self.st.request.is_some() || self.st.awaiting_job.is_some() {
             let _ = req
                 .reply
@@ -269,7 +285,11 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             peers,
             bootstrapping: self.st.bootstrapping,
             following: self.st.following.clone(),
-            request: self.st.request.as_ref().map(|r| r.what),
+            request: self.st.request.as_ref().and_then(|r| match r.what {
+                ApiWhat::Restart => Some(LocalRequest::Restart),
+                ApiWhat::Reinitialize => Some(LocalRequest::Reinitialize),
+                ApiWhat::Reload => None,
+            }),
         };
         let decision = ha::decide(&obs, &self.st.ha);
         let leader = cluster
@@ -377,17 +397,47 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         let acted = decision.actions.iter().any(|a| {
             matches!(
                 (a, req.what),
-                (ha::Action::Restart, LocalRequest::Restart)
-                    | (ha::Action::Reinitialize { .. }, LocalRequest::Reinitialize)
+                (ha::Action::Restart, ApiWhat::Restart)
+                    | (ha::Action::Reinitialize { .. }, ApiWhat::Reinitialize)
             )
         });
-        if acted && self.jobs.running().is_some() {
-            self.st.awaiting_job = Some(req);
-        } else {
-            let _ = req
-                .reply
-                .send(Err(format!("not possible now: {}", decision.reason)));
+        match (acted, req.what) {
+            (true, ApiWhat::Reinitialize) => {
+                let _ = req.reply.send(Ok("reinitialize started".into()));
+            }
+            (true, _) if self.jobs.running().is_some() => self.st.awaiting_job = Some(req),
+            _ => {
+                let _ = req
+                    .reply
+                    .send(Err(format!("not possible now: {}", decision.reason)));
+            }
         }
+    }
+
+    /// Re-reads the configuration file (`POST /reload`, SIGHUP) and applies what can change
+    /// at run time: PostgreSQL parameters, tags, timing defaults. An invalid file is refused
+    /// and the running configuration kept.
+    async fn reload_config(&mut self) -> Result<String, String> {
+        let (cfg, warnings) = Config::load(&self.cfg.path).map_err(|e| e.to_string())?;
+        for w in warnings {
+            warn!("{}", w.0);
+        }
+        if cfg.name != self.cfg.name || cfg.scope != self.cfg.scope {
+            return Err("name and scope cannot change while the agent runs".into());
+        }
+        self.cfg = Arc::new(cfg);
+        self.st.ha = self.cfg.ha_config(&self.st.dynamic);
+        let settings = self.cfg.pg_settings(&self.st.dynamic);
+        if settings != self.st.pg_settings {
+            self.pg
+                .reload(settings.parameters.clone())
+                .await
+                .map_err(|e| format!("reloading PostgreSQL: {e}"))?;
+            self.st.pg_settings = settings;
+        }
+        self.st.published_member = None;
+        info!("configuration reloaded from {}", self.cfg.path.display());
+        Ok("reloaded".into())
     }
 
     /// Writes our member record (when changed), the leader's `status` (when its position
