@@ -42,7 +42,7 @@ pub(super) fn split_hosts_port(
         _ => (value, None),
     };
     let port = match port {
-        Some(p) => parse_port(p)?,
+        Some(p) => parse_port(p).map_err(|e| format!("{value:?}: {e}"))?,
         None => {
             default_port.ok_or_else(|| format!("{value:?} has no port (expected host:port)"))?
         }

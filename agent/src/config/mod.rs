@@ -2,9 +2,17 @@
 //! `PATRONI_*` environment overrides, validated into [`Config`]; and the cluster's dynamic
 //! configuration (the `config` key in etcd), read into [`DynamicConfig`].
 //!
-//! Invariants: loading touches nothing but the file it reads (and the existence check of the
-//! data directory's parent). An invalid file is an error naming the file, the key and why; an
-//! unknown key is a warning. Nothing is silently adjusted.
+//! Invariants: loading reads the file and checks that two directories exist (the data
+//! directory's parent, and `/usr/lib/postgresql/15/bin` for the default `bin_dir`); it creates
+//! and writes nothing. An invalid file is an error naming the file (or the `PATRONI_*`
+//! variable), the dotted key and why; an unknown key is a warning. Nothing is silently
+//! adjusted. Reading the dynamic configuration from etcd is lenient and never fails.
+//!
+//! Pipeline (`load.rs`): YAML -> JSON tree (`serde-saphyr`, YAML 1.1 scalars as PyYAML) ->
+//! environment overlay (`env.rs`) -> `RawConfig` (`raw.rs`, `serde_ignored` for unknown keys,
+//! `serde_path_to_error` for the key of a type error) -> `validate.rs` with one file per
+//! section (`etcd3.rs`, `restapi.rs`, `pgconf.rs`, `tags.rs`). `dynamic.rs` reads the `config`
+//! key; `params.rs` merges PostgreSQL parameters as Patroni does.
 
 mod addr;
 mod args;
