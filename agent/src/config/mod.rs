@@ -2,15 +2,39 @@
 //! `PATRONI_*` environment overrides, validated into [`Config`]; and the cluster's dynamic
 //! configuration (the `config` key in etcd), read into [`DynamicConfig`].
 //!
-//! Invariants: loading touches nothing but the file it reads (and the existence check of the
-//! data directory's parent). An invalid file is an error naming the file, the key and why; an
-//! unknown key is a warning. Nothing is silently adjusted.
+//! Invariants: loading reads the file and checks that two directories exist (the data
+//! directory's parent, and `/usr/lib/postgresql/15/bin` for the default `bin_dir`); it creates
+//! and writes nothing. An invalid file is an error naming the file (or the `PATRONI_*`
+//! variable), the dotted key and why; an unknown key is a warning. Nothing is silently
+//! adjusted. Reading the dynamic configuration from etcd is lenient and never fails.
+//!
+//! Pipeline (`load.rs`): YAML -> JSON tree (`serde-saphyr`, YAML 1.1 scalars as PyYAML) ->
+//! environment overlay (`env.rs`) -> `RawConfig` (`raw.rs`, `serde_ignored` for unknown keys,
+//! `serde_path_to_error` for the key of a type error) -> `validate.rs` with one file per
+//! section (`etcd3.rs`, `restapi.rs`, `pgconf.rs`, `tags.rs`). `dynamic.rs` reads the `config`
+//! key; `params.rs` merges PostgreSQL parameters as Patroni does.
+
+mod addr;
+mod args;
+mod dynamic;
+mod env;
+mod etcd3;
+mod load;
+mod params;
+mod pgconf;
+mod raw;
+mod restapi;
+mod tags;
+mod validate;
+
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::dcs::EtcdSettings;
-use crate::ha::HaConfig;
+use crate::ha::{HaConfig, Millis};
 use crate::pg::{Credentials, GucValue, PgSettings};
 
 /// The configuration is unusable.
@@ -90,7 +114,8 @@ pub struct Tags {
     pub clonefrom: bool,
     /// Never a synchronous standby.
     pub nosync: bool,
-    /// All tags as written, published in the member record.
+    /// The tags as published in the member record, as Patroni does: everything as written,
+    /// except that `nofailover`, `noloadbalance`, `clonefrom` and `nosync` appear only when on.
     pub raw: BTreeMap<String, serde_json::Value>,
 }
 
@@ -169,8 +194,11 @@ pub struct Warning(pub String);
 impl Config {
     /// Reads, overrides from the environment (`PATRONI_*`), and validates `path`.
     pub fn load(path: &Path) -> Result<(Config, Vec<Warning>)> {
-        let _ = path;
-        todo!("config helper")
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::from_yaml(path, &text, &patroni_environment()?)
     }
 
     /// Reads and validates YAML text (as `load`, without the file read; `env` gives the
@@ -180,37 +208,108 @@ impl Config {
         text: &str,
         env: &BTreeMap<String, String>,
     ) -> Result<(Config, Vec<Warning>)> {
-        let _ = (path, text, env);
-        todo!("config helper")
+        load::from_yaml(path, text, env)
     }
 
     /// The dynamic configuration this member starts with before it has read the cluster's:
     /// `bootstrap.dcs` (or Patroni's defaults).
     pub fn initial_dynamic(&self) -> DynamicConfig {
-        todo!("config helper")
+        match &self.bootstrap {
+            // Warnings were already reported by `load`.
+            Some(b) => DynamicConfig::from_json(&b.dcs).0,
+            None => DynamicConfig::default(),
+        }
     }
 
     /// The HA core's settings under `dynamic`, with this member's tags.
     pub fn ha_config(&self, dynamic: &DynamicConfig) -> HaConfig {
-        let _ = dynamic;
-        todo!("config helper")
+        HaConfig {
+            ttl: Millis::secs(dynamic.ttl),
+            loop_wait: Millis::secs(dynamic.loop_wait),
+            retry_timeout: Millis::secs(dynamic.retry_timeout),
+            maximum_lag_on_failover: dynamic.maximum_lag_on_failover,
+            primary_start_timeout: Millis::secs(dynamic.primary_start_timeout),
+            use_pg_rewind: dynamic.use_pg_rewind,
+            use_slots: dynamic.use_slots,
+            pause: dynamic.pause,
+            nofailover: self.tags.nofailover,
+            failover_priority: self.tags.failover_priority,
+            can_bootstrap: self.bootstrap.is_some(),
+        }
     }
 
     /// PostgreSQL settings under `dynamic`: parameters merged as Patroni does.
     pub fn pg_settings(&self, dynamic: &DynamicConfig) -> PgSettings {
-        let _ = dynamic;
-        todo!("config helper")
+        let pg = &self.postgresql;
+        PgSettings {
+            scope: self.scope.clone(),
+            member: self.name.clone(),
+            data_dir: pg.data_dir.clone(),
+            bin_dir: pg.bin_dir.clone(),
+            listen_addresses: pg.listen_addresses.clone(),
+            port: pg.port,
+            connect_address: pg.connect_address.clone(),
+            local_host: pg.local_host.clone(),
+            superuser: pg.superuser.clone(),
+            replication: pg.replication.clone(),
+            rewind: pg.rewind.clone(),
+            parameters: params::merge(&dynamic.parameters, &pg.parameters, dynamic.use_pg_rewind),
+            // Patroni: the local pg_hba wins; else the cluster's `postgresql.pg_hba`.
+            pg_hba: pg.pg_hba.clone().or_else(|| dynamic_pg_hba(&dynamic.raw)),
+            bootstrap_pg_hba: self.bootstrap.as_ref().and_then(|b| b.pg_hba.clone()),
+            initdb_args: self
+                .bootstrap
+                .as_ref()
+                .map(|b| b.initdb_args.clone())
+                .unwrap_or_default(),
+            basebackup_args: pg.basebackup_args.clone(),
+            pgpass: pg.pgpass.clone(),
+            use_slots: dynamic.use_slots,
+            callbacks: pg.callbacks.clone(),
+        }
     }
 
     /// `http://<restapi.connect_address>/patroni` (https with a certfile).
     pub fn api_url(&self) -> String {
-        todo!("config helper")
+        let scheme = if self.restapi.certfile.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        format!("{scheme}://{}/patroni", self.restapi.connect_address)
     }
 
     /// `postgres://<postgresql.connect_address>/postgres`.
     pub fn conn_url(&self) -> String {
-        todo!("config helper")
+        let c = &self.postgresql.connect_address;
+        format!("postgres://{}:{}/postgres", addr::bracket(&c.host), c.port)
     }
+}
+
+/// The process's `PATRONI_*` variables (others are not needed).
+fn patroni_environment() -> Result<BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in std::env::vars_os() {
+        let Some(k) = k.to_str().filter(|k| k.starts_with("PATRONI_")) else {
+            continue;
+        };
+        let v = v.into_string().map_err(|_| ConfigError::Invalid {
+            path: "environment".into(),
+            key: k.to_owned(),
+            reason: "the value is not valid UTF-8".into(),
+        })?;
+        out.insert(k.to_owned(), v);
+    }
+    Ok(out)
+}
+
+/// `postgresql.pg_hba` of the dynamic configuration, when it is a list of strings.
+fn dynamic_pg_hba(raw: &serde_json::Value) -> Option<Vec<String>> {
+    let lines = raw.get("postgresql")?.get("pg_hba")?.as_array()?;
+    lines
+        .iter()
+        .map(|l| l.as_str().map(str::to_owned))
+        .collect()
 }
 
 /// The cluster's dynamic configuration (the `config` key, Patroni's "dynamic configuration
@@ -243,14 +342,14 @@ pub struct DynamicConfig {
 impl DynamicConfig {
     /// Reads a `config` value leniently; problems are returned to be logged.
     pub fn from_json(value: &serde_json::Value) -> (DynamicConfig, Vec<Warning>) {
-        let _ = value;
-        todo!("config helper")
+        dynamic::from_json(value)
     }
 
     /// Checks a value strictly before it is written (`PATCH /config`, `hactl edit-config`):
     /// types, and `loop_wait + 2 * retry_timeout <= ttl`. The error names the key.
     pub fn validate(value: &serde_json::Value) -> std::result::Result<DynamicConfig, String> {
-        let _ = value;
-        todo!("config helper")
+        dynamic::read(value, true)
+            .map(|(dc, _)| dc)
+            .map_err(|issue| issue.line())
     }
 }
