@@ -166,7 +166,7 @@ impl LocalPostgres {
         if out.contains("no rewind required") {
             tracing::info!("pg_rewind: no rewind required");
         } else {
-            tracing::info!("rewind done");
+            tracing::info!(output = %super::ctl::tail(&out, 5), "rewind done");
         }
         Ok(())
     }
