@@ -415,3 +415,44 @@ fn follow_repoints_a_replica_without_restart() {
         },
     );
 }
+
+/// User plus system CPU time of this process, from `/proc/self/stat` (clock ticks of 10 ms).
+fn own_cpu() -> Duration {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+    let rest = stat.rsplit_once(')').unwrap().1;
+    let f: Vec<u64> = rest
+        .split_whitespace()
+        .skip(11)
+        .take(2)
+        .map(|v| v.parse().unwrap())
+        .collect();
+    Duration::from_millis((f[0] + f[1]) * 10)
+}
+
+#[test]
+fn polling_status_of_a_running_primary_is_cheap() {
+    run_as_postgres(
+        "polling_status_of_a_running_primary_is_cheap",
+        |scratch| async move {
+            let a = PgNode::new(&scratch, "pg-a");
+            a.pg.bootstrap().await.unwrap();
+            assert!(matches!(a.status().await.state, PgState::Running(_)));
+            let pids_before = a.server_pids().len();
+
+            tracing::info!("--- 100 status calls: 16 minutes of an idle agent at loop_wait 10 s");
+            let cpu0 = own_cpu();
+            for _ in 0..100 {
+                assert!(matches!(a.status().await.state, PgState::Running(_)));
+            }
+            let used = own_cpu().saturating_sub(cpu0);
+            tracing::info!(?used, "cpu used by 100 status calls");
+            // The whole agent may use 0.05 s per minute; status gets a small share of it.
+            assert!(
+                used < Duration::from_millis(200),
+                "100 status calls used {used:?}"
+            );
+            // One persistent connection: no new backend per call.
+            assert_eq!(a.server_pids().len(), pids_before);
+        },
+    );
+}

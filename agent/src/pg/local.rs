@@ -122,6 +122,14 @@ impl LocalPostgres {
         self.session.lock().await.take();
     }
 
+    /// Drops the persistent session unless someone is using it (never waits: `status()`
+    /// must stay bounded).
+    fn forget_session(&self) {
+        if let Ok(mut guard) = self.session.try_lock() {
+            guard.take();
+        }
+    }
+
     /// Runs `sql` on the persistent session (connecting first if needed), all within
     /// `budget`. Connection-level failures drop the session.
     pub(super) async fn shared_query(
@@ -222,12 +230,12 @@ impl LocalPostgres {
             details: PgDetails::default(),
         };
         if !has_data(&s.data_dir) {
-            self.drop_session().await;
+            self.forget_session();
             self.note_problem(None);
             return plain(PgState::NoData);
         }
         if postmaster::running(&s.data_dir).is_none() {
-            self.drop_session().await;
+            self.forget_session();
             return match self.stopped_state(&s).await {
                 Ok(st) => {
                     self.note_problem(None);
@@ -270,6 +278,7 @@ impl LocalPostgres {
 }
 
 impl Postgres for LocalPostgres {
+    #[tracing::instrument(level = "debug", skip_all, fields(member = %self.member()))]
     async fn status(&self) -> PgStatus {
         // The inner budget bounds the query; this one also bounds pg_controldata.
         let limit = STATUS_BUDGET + Duration::from_millis(500);
