@@ -7,6 +7,7 @@
 //! (with a marker variable so the child runs the body) and asserts that the child ran the
 //! body and succeeded. As any other user the body runs in-process.
 //!
+//! Server logs are copied to `target/it-logs/<test>/<node>-data.log` after each test.
 //! Binaries come from `PG_BINDIR`, else `/usr/lib/postgresql/15/bin`; missing binaries fail
 //! the test with instructions. Every node's server is stopped (`-m immediate`) when its
 //! `PgNode` is dropped, and the tail of its log is printed if the test is failing.
@@ -49,6 +50,7 @@ where
             .prefix("hapg-pg-")
             .tempdir_in("/tmp")
             .expect("create a scratch directory in /tmp");
+        let _logs = KeepLogs::new(scratch.path(), test_name);
         run_body(scratch.path(), body);
         return;
     }
@@ -62,6 +64,7 @@ where
     nix::unistd::chown(scratch.path(), Some(user.uid), Some(user.gid))
         .expect("hand the scratch directory to `postgres`");
     let exe = std::env::current_exe().expect("find the test binary");
+    let _logs = KeepLogs::new(scratch.path(), test_name);
     tracing::info!(test = test_name, "--- re-running as OS user postgres");
     let status = std::process::Command::new(&exe)
         .args([test_name, "--exact", "--nocapture", "--test-threads=1"])
@@ -78,6 +81,57 @@ where
         scratch.path().join(DONE_FILE).exists(),
         "the re-run as postgres did not run the body of {test_name:?} (wrong test name?)"
     );
+}
+
+/// Copies the server logs (`<scratch>/<node>/*.log`) to `target/it-logs/<test>/` when
+/// dropped, i.e. also when the test fails, before the scratch directory is removed.
+struct KeepLogs {
+    scratch: PathBuf,
+    dest: Option<PathBuf>,
+}
+
+impl KeepLogs {
+    fn new(scratch: &Path, test_name: &str) -> KeepLogs {
+        // The test binary lives in target/<profile>/deps/.
+        let dest = std::env::current_exe().ok().and_then(|exe| {
+            exe.ancestors()
+                .nth(3)
+                .map(|target| target.join("it-logs").join(test_name))
+        });
+        KeepLogs {
+            scratch: scratch.to_path_buf(),
+            dest,
+        }
+    }
+}
+
+impl Drop for KeepLogs {
+    fn drop(&mut self) {
+        let Some(dest) = &self.dest else { return };
+        let nodes = std::fs::read_dir(&self.scratch)
+            .into_iter()
+            .flatten()
+            .flatten();
+        for node in nodes.filter(|n| n.path().is_dir()) {
+            for file in std::fs::read_dir(node.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+            {
+                let path = file.path();
+                if path.extension().is_some_and(|e| e == "log")
+                    && std::fs::create_dir_all(dest).is_ok()
+                {
+                    let name = format!(
+                        "{}-{}",
+                        node.file_name().to_string_lossy(),
+                        file.file_name().to_string_lossy()
+                    );
+                    let _ = std::fs::copy(&path, dest.join(name));
+                }
+            }
+        }
+    }
 }
 
 fn run_body<F, Fut>(dir: &Path, body: F)

@@ -248,17 +248,6 @@ pub fn set_standby_signal(data_dir: &Path, present: bool) -> Result<()> {
     })
 }
 
-/// Whether the server collects its own log (`logging_collector` on).
-pub fn logging_collector(s: &PgSettings) -> bool {
-    matches!(
-        s.parameters.get("logging_collector"),
-        Some(GucValue::Bool(true))
-    ) || matches!(
-        s.parameters.get("logging_collector"),
-        Some(GucValue::Str(v)) if matches!(v.to_ascii_lowercase().as_str(), "on" | "true" | "yes" | "1")
-    )
-}
-
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;

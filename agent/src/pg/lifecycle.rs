@@ -256,6 +256,9 @@ impl LocalPostgres {
             StartAs::Replica { upstream } => upstream.clone(),
         };
         self.drop_session().await;
+        // Always `-l`: without it the postmaster would inherit pg_ctl's stdout (our pipe) and
+        // capturing pg_ctl's output would never end. With `logging_collector` on, the file
+        // only gets the lines written before the collector takes over.
         let log = conf::server_log(&s.data_dir);
         let started = Invocation::new(&s.bin_dir, "pg_ctl")
             .args(["start", "-w", "-t", &PG_CTL_WAIT_SECS.to_string(), "-D"])
@@ -296,7 +299,7 @@ impl LocalPostgres {
             };
             if Instant::now() >= deadline {
                 return Err(PgError::Other(format!(
-                    "postgresql started but does not let us in: {err:?}"
+                    "postgresql started but does not let us in: {err}"
                 )));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;

@@ -110,6 +110,15 @@ pub enum Failure {
     Unknown(String),
 }
 
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Failure::Starting(why) => write!(f, "not accepting connections yet: {why}"),
+            Failure::Unknown(why) => f.write_str(why),
+        }
+    }
+}
+
 /// Sorts a tokio-postgres error into `Starting` or `Unknown`.
 pub fn classify(err: &tokio_postgres::Error) -> Failure {
     let text = error_chain(err);

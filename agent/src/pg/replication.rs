@@ -103,7 +103,7 @@ impl LocalPostgres {
             .map(|_| ())
             .map_err(|f| PgError::Sql {
                 what: "pg_reload_conf()",
-                detail: format!("{f:?}"),
+                detail: f.to_string(),
             })
     }
 
@@ -262,7 +262,7 @@ impl LocalPostgres {
             .collect();
         let sql_err = |f: Failure| PgError::Sql {
             what: "replication slots",
-            detail: format!("{f:?}"),
+            detail: f.to_string(),
         };
         let rows = self
             .shared_query(
