@@ -466,6 +466,21 @@ fn polling_status_of_a_running_primary_is_cheap() {
             );
             // One persistent connection: the same backend served every call.
             assert_eq!(agent_backends().await, backends);
+
+            tracing::info!("--- a terminated status connection is replaced within the same call");
+            let c = a.client().await;
+            c.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE application_name = 'hapg'",
+                &[],
+            )
+            .await
+            .unwrap();
+            wait_for("old backend gone", SECS_30, || async {
+                (!agent_backends().await.contains(&backends[0])).then_some(())
+            })
+            .await;
+            assert!(matches!(a.status().await.state, PgState::Running(_)));
         },
     );
 }

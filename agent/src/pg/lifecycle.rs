@@ -326,20 +326,18 @@ impl LocalPostgres {
         } else {
             "fast"
         };
-        Invocation::new(&s.bin_dir, "pg_ctl")
-            .args([
-                "stop",
-                "-m",
-                m,
-                "-w",
-                "-t",
-                &PG_CTL_WAIT_SECS.to_string(),
-                "-D",
-            ])
+        let wait = PG_CTL_WAIT_SECS.to_string();
+        let stopped = Invocation::new(&s.bin_dir, "pg_ctl")
+            .args(["stop", "-m", m, "-w", "-t", &wait, "-D"])
             .arg(&s.data_dir)
             .run()
-            .await
-            .map_err(|e| with_log_tail(e, &conf::server_log(&s.data_dir)))?;
+            .await;
+        // It may have gone away by itself meanwhile; that is a stop too.
+        if let Err(e) = stopped
+            && postmaster::running(&s.data_dir).is_some()
+        {
+            return Err(with_log_tail(e, &conf::server_log(&s.data_dir)));
+        }
         tracing::info!(mode = m, "postgresql stopped");
         if fire {
             self.fire_callback(CallbackAction::OnStop, role);

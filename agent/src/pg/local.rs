@@ -140,23 +140,33 @@ impl LocalPostgres {
         let settings = self.settings();
         let work = async {
             let mut guard = self.session.lock().await;
-            let session = match guard.take() {
-                Some(s) if !s.is_closed() => s,
-                _ => Session::connect(&query::local_config(&settings, budget))
-                    .await
-                    .map_err(|e| query::classify(&e))?,
-            };
-            match session.rows(sql).await {
-                Ok(rows) => {
-                    *guard = Some(session);
-                    Ok(rows)
-                }
-                Err(e) => {
-                    // An SQL error leaves a healthy connection; anything else does not.
-                    if e.as_db_error().is_some() && !session.is_closed() {
+            // A kept session may have died since (server restarted, backend terminated):
+            // then one retry on a fresh connection, so a restart is not reported as Unknown.
+            let mut kept = guard.take().filter(|s| !s.is_closed());
+            loop {
+                let reused = kept.is_some();
+                let session = match kept.take() {
+                    Some(s) => s,
+                    None => Session::connect(&query::local_config(&settings, budget))
+                        .await
+                        .map_err(|e| query::classify(&e))?,
+                };
+                match session.rows(sql).await {
+                    Ok(rows) => {
                         *guard = Some(session);
+                        return Ok(rows);
                     }
-                    Err(query::classify(&e))
+                    Err(e) => {
+                        // An SQL error leaves a healthy connection; anything else does not.
+                        let healthy = e.as_db_error().is_some() && !session.is_closed();
+                        if healthy {
+                            *guard = Some(session);
+                        } else if reused {
+                            tracing::debug!(error = %query::error_chain(&e), "reconnecting");
+                            continue;
+                        }
+                        return Err(query::classify(&e));
+                    }
                 }
             }
         };
