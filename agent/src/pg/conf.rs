@@ -44,7 +44,9 @@ pub fn standby_signal(data_dir: &Path) -> PathBuf {
 }
 
 /// The server log: `<parent of data_dir>/<data_dir file name>.log`, outside the data
-/// directory so that pg_basebackup and pg_rewind do not copy it.
+/// directory so that pg_basebackup and pg_rewind do not copy it. pg_ctl always gets it (`-l`),
+/// also with `logging_collector` on, when it only receives the lines before the collector
+/// starts: without `-l` the postmaster would keep pg_ctl's captured stdout open.
 pub fn server_log(data_dir: &Path) -> PathBuf {
     let name = data_dir
         .file_name()
