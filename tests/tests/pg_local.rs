@@ -176,7 +176,10 @@ fn clone_from_primary_starts_a_streaming_replica_that_uses_its_slot() {
             tracing::info!("--- clone");
             b.pg.clone_from(&a.upstream()).await.unwrap();
             match b.status().await.state {
-                PgState::Stopped(s) => assert_eq!(s.sysid, sysid),
+                PgState::Stopped(s) => {
+                    tracing::info!(state = ?s.control_state, "pg_control after clone");
+                    assert_eq!(s.sysid, sysid);
+                }
                 other => panic!("clone left {other:?}"),
             }
 
