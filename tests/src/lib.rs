@@ -10,5 +10,6 @@
 pub mod agent;
 // pub mod cluster; (needs etcd.rs)
 pub mod haproxy;
+pub mod pg;
 pub mod procs;
 pub mod proxy;

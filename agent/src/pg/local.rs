@@ -1,2 +1,356 @@
 //! `LocalPostgres`: the real PostgreSQL, driven with pg_ctl and friends and queried with
-//! tokio-postgres. (Being written.)
+//! tokio-postgres.
+//!
+//! This file holds the type, its shared state and `status()`; the operations live in
+//! `lifecycle.rs` (bootstrap, start, stop, restart, promote) and `replication.rs` (follow,
+//! clone, rewind, slots, reload), which add `impl LocalPostgres` blocks.
+//!
+//! Invariants:
+//! - `status()` never fails and answers within about `STATUS_BUDGET` (2 s) whatever
+//!   PostgreSQL does (hung, SIGSTOPped): one persistent connection, one simple-protocol
+//!   query, everything under one timeout. While a postmaster runs it spawns no process.
+//! - The persistent session is dropped (its task aborted) on any connection-level failure
+//!   or timeout, and reconnected on the next call.
+//! - Settings are swapped as a whole (`update`); an operation works on the snapshot it read
+//!   when it began.
+//! - Long statements (promotion, CHECKPOINT) use their own connections so that they never
+//!   queue `status()` behind them.
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, SystemTime};
+
+use super::callbacks::{self, CallbackAction};
+use super::query::{self, Failure, Session};
+use super::{GucValue, PgDetails, PgSettings, PgStatus, Postgres, Promoted, Result};
+use super::{controldata, postmaster};
+use crate::ha::{MemberName, PgRole, PgState, StartAs, StopMode, StoppedPg, Upstream};
+
+/// Upper bound of `status()`'s connect-and-query.
+pub const STATUS_BUDGET: Duration = Duration::from_secs(2);
+
+/// Rows of a simple query, as text columns.
+pub type Rows = Vec<Vec<Option<String>>>;
+
+/// The member's own PostgreSQL.
+pub struct LocalPostgres {
+    /// Current settings; replaced whole by `update`/`reload`.
+    settings: Mutex<Arc<PgSettings>>,
+    /// The upstream last written into `postgresql.conf` (None: none, or unknown since the
+    /// agent started).
+    pub(super) upstream: Mutex<Option<Upstream>>,
+    /// The persistent connection used by `status()` and short statements.
+    session: tokio::sync::Mutex<Option<Session>>,
+    /// The last reason PostgreSQL could not be asked, to warn once per change.
+    last_problem: Mutex<Option<String>>,
+    /// pg_controldata's answer, keyed by pg_control's modification time.
+    stopped_cache: Mutex<Option<(SystemTime, StoppedPg)>>,
+}
+
+/// Locks a std mutex, ignoring poisoning (the data is plain values).
+pub(super) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Whether `data_dir` holds a cluster (`PG_VERSION` exists).
+pub fn has_data(data_dir: &Path) -> bool {
+    data_dir.join("PG_VERSION").is_file()
+}
+
+impl LocalPostgres {
+    /// A handle on the PostgreSQL that `settings` describe. Touches nothing yet.
+    pub fn new(settings: PgSettings) -> LocalPostgres {
+        LocalPostgres {
+            settings: Mutex::new(Arc::new(settings)),
+            upstream: Mutex::new(None),
+            session: tokio::sync::Mutex::new(None),
+            last_problem: Mutex::new(None),
+            stopped_cache: Mutex::new(None),
+        }
+    }
+
+    /// Replaces the settings (the cluster's dynamic configuration changed). Files are
+    /// rewritten at the next start, follow or reload.
+    pub fn update(&self, settings: PgSettings) {
+        *lock(&self.settings) = Arc::new(settings);
+    }
+
+    /// The current settings.
+    pub fn settings(&self) -> Arc<PgSettings> {
+        lock(&self.settings).clone()
+    }
+
+    /// Changes the parameters only.
+    pub(super) fn set_parameters(&self, parameters: std::collections::BTreeMap<String, GucValue>) {
+        let mut guard = lock(&self.settings);
+        let mut next = PgSettings::clone(&guard);
+        next.parameters = parameters;
+        *guard = Arc::new(next);
+    }
+
+    /// The member name, for spans.
+    pub(super) fn member(&self) -> String {
+        lock(&self.settings).member.clone()
+    }
+
+    /// Where PostgreSQL's own log goes.
+    pub fn server_log(&self) -> PathBuf {
+        super::conf::server_log(&self.settings().data_dir)
+    }
+
+    /// Runs the configured callback for `action` in the background (Patroni's
+    /// `<cmd> <action> <role> <scope>`). The shell calls this for events this layer cannot
+    /// see (e.g. `on_role_change` when a primary is stopped to become a replica).
+    pub fn fire_callback(&self, action: CallbackAction, role: PgRole) {
+        let s = self.settings();
+        callbacks::fire(&s.callbacks, action, role, &s.scope);
+    }
+
+    /// The role the data directory is set up for: replica iff `standby.signal` exists.
+    pub(super) fn configured_role(&self, s: &PgSettings) -> StartAs {
+        if super::conf::standby_signal(&s.data_dir).exists() {
+            StartAs::Replica {
+                upstream: lock(&self.upstream).clone(),
+            }
+        } else {
+            StartAs::Primary
+        }
+    }
+
+    /// Drops the persistent session (before a stop, after a failure).
+    pub(super) async fn drop_session(&self) {
+        self.session.lock().await.take();
+    }
+
+    /// Drops the persistent session unless someone is using it (never waits: `status()`
+    /// must stay bounded).
+    fn forget_session(&self) {
+        if let Ok(mut guard) = self.session.try_lock() {
+            guard.take();
+        }
+    }
+
+    /// Runs `sql` on the persistent session (connecting first if needed), all within
+    /// `budget`. Connection-level failures drop the session.
+    pub(super) async fn shared_query(
+        &self,
+        sql: &str,
+        budget: Duration,
+    ) -> std::result::Result<Rows, Failure> {
+        let settings = self.settings();
+        let work = async {
+            let mut guard = self.session.lock().await;
+            // A kept session may have died since (server restarted, backend terminated):
+            // then one retry on a fresh connection, so a restart is not reported as Unknown.
+            let mut kept = guard.take().filter(|s| !s.is_closed());
+            loop {
+                let reused = kept.is_some();
+                let session = match kept.take() {
+                    Some(s) => s,
+                    None => Session::connect(&query::local_config(&settings, budget))
+                        .await
+                        .map_err(|e| query::classify(&e))?,
+                };
+                match session.rows(sql).await {
+                    Ok(rows) => {
+                        *guard = Some(session);
+                        return Ok(rows);
+                    }
+                    Err(e) => {
+                        // An SQL error leaves a healthy connection; anything else does not.
+                        let healthy = e.as_db_error().is_some() && !session.is_closed();
+                        if healthy {
+                            *guard = Some(session);
+                        } else if reused {
+                            tracing::debug!(error = %query::error_chain(&e), "reconnecting");
+                            continue;
+                        }
+                        return Err(query::classify(&e));
+                    }
+                }
+            }
+        };
+        // On timeout the session, taken out of the slot, is dropped with the future.
+        tokio::time::timeout(budget, work)
+            .await
+            .unwrap_or_else(|_| {
+                Err(Failure::Unknown(format!(
+                    "no answer within {} ms",
+                    budget.as_millis()
+                )))
+            })
+    }
+
+    /// Runs `sql` on a connection of its own (for statements that may take long).
+    pub(super) async fn own_query(&self, sql: &str, limit: Duration) -> Result<Rows> {
+        let settings = self.settings();
+        let work = async {
+            let session =
+                Session::connect(&query::local_config(&settings, Duration::from_secs(5))).await?;
+            session.rows(sql).await
+        };
+        match tokio::time::timeout(limit, work).await {
+            Ok(Ok(rows)) => Ok(rows),
+            Ok(Err(e)) => Err(super::PgError::Sql {
+                what: "query",
+                detail: query::error_chain(&e),
+            }),
+            Err(_) => Err(super::PgError::Timeout {
+                what: "query",
+                secs: limit.as_secs(),
+            }),
+        }
+    }
+
+    /// Logs a problem at warn when it differs from the last one; `None` clears it.
+    fn note_problem(&self, problem: Option<String>) {
+        let mut last = lock(&self.last_problem);
+        if *last == problem {
+            return;
+        }
+        match &problem {
+            Some(p) => tracing::warn!(problem = %p, "postgresql did not answer"),
+            None => tracing::info!("postgresql answers again"),
+        }
+        *last = problem;
+    }
+
+    /// `pg_controldata`, re-run only when `global/pg_control` changed.
+    async fn stopped_state(&self, s: &PgSettings) -> Result<StoppedPg> {
+        let mtime = std::fs::metadata(s.data_dir.join("global/pg_control"))
+            .and_then(|m| m.modified())
+            .ok();
+        if let (Some(t), Some((cached_t, cached))) = (mtime, lock(&self.stopped_cache).as_ref())
+            && t == *cached_t
+        {
+            return Ok(cached.clone());
+        }
+        let state = controldata::read(&s.bin_dir, &s.data_dir).await?;
+        if let Some(t) = mtime {
+            *lock(&self.stopped_cache) = Some((t, state.clone()));
+        }
+        Ok(state)
+    }
+
+    /// The observation behind `status()`.
+    async fn observe(&self) -> PgStatus {
+        let s = self.settings();
+        let plain = |state| PgStatus {
+            state,
+            details: PgDetails::default(),
+        };
+        if !has_data(&s.data_dir) {
+            self.forget_session();
+            self.note_problem(None);
+            return plain(PgState::NoData);
+        }
+        if postmaster::running(&s.data_dir).is_none() {
+            self.forget_session();
+            return match self.stopped_state(&s).await {
+                Ok(st) => {
+                    self.note_problem(None);
+                    plain(PgState::Stopped(st))
+                }
+                Err(e) => {
+                    self.note_problem(Some(format!("pg_controldata: {e}")));
+                    plain(PgState::Unknown)
+                }
+            };
+        }
+        match self.shared_query(query::STATUS_SQL, STATUS_BUDGET).await {
+            Ok(rows) => match rows.first().map(|r| query::interpret(r)) {
+                Some(Ok((running, details))) => {
+                    self.note_problem(None);
+                    PgStatus {
+                        state: PgState::Running(running),
+                        details,
+                    }
+                }
+                Some(Err(why)) => {
+                    self.note_problem(Some(format!("unexpected status row: {why}")));
+                    plain(PgState::Unknown)
+                }
+                None => {
+                    self.note_problem(Some("status query returned no row".into()));
+                    plain(PgState::Unknown)
+                }
+            },
+            Err(Failure::Starting(why)) => {
+                tracing::debug!(%why, "postgresql is starting");
+                plain(PgState::Starting)
+            }
+            Err(Failure::Unknown(why)) => {
+                self.note_problem(Some(why));
+                plain(PgState::Unknown)
+            }
+        }
+    }
+}
+
+impl Postgres for LocalPostgres {
+    #[tracing::instrument(level = "debug", skip_all, fields(member = %self.member()))]
+    async fn status(&self) -> PgStatus {
+        // The inner budget bounds the query; this one also bounds pg_controldata.
+        let limit = STATUS_BUDGET + Duration::from_millis(500);
+        match tokio::time::timeout(limit, self.observe()).await {
+            Ok(st) => st,
+            Err(_) => {
+                self.note_problem(Some("status did not finish in time".into()));
+                PgStatus {
+                    state: PgState::Unknown,
+                    details: PgDetails::default(),
+                }
+            }
+        }
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(member = %self.member()))]
+    async fn bootstrap(&self) -> Result<()> {
+        self.do_bootstrap().await
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), ?role))]
+    async fn start(&self, role: &StartAs) -> Result<()> {
+        self.do_start(role, true).await
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), ?mode))]
+    async fn stop(&self, mode: StopMode) -> Result<()> {
+        self.do_stop(mode, true).await
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(member = %self.member()))]
+    async fn restart(&self) -> Result<()> {
+        self.do_restart().await
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(member = %self.member()))]
+    async fn promote(&self) -> Result<Promoted> {
+        self.promote_and_describe().await
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), upstream = ?upstream.map(|u| &u.name)))]
+    async fn follow(&self, upstream: Option<&Upstream>) -> Result<()> {
+        self.do_follow(upstream).await
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), upstream = %upstream.name))]
+    async fn clone_from(&self, upstream: &Upstream) -> Result<()> {
+        self.do_clone(upstream).await
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), upstream = %upstream.name))]
+    async fn rewind_from(&self, upstream: &Upstream) -> Result<()> {
+        self.do_rewind(upstream).await
+    }
+
+    #[tracing::instrument(level = "debug", skip_all, fields(member = %self.member()))]
+    async fn sync_slots(&self, members: &[MemberName]) -> Result<()> {
+        self.do_sync_slots(members).await
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(member = %self.member()))]
+    async fn reload(&self, parameters: std::collections::BTreeMap<String, GucValue>) -> Result<()> {
+        self.do_reload(parameters).await
+    }
+}

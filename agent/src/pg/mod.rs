@@ -9,7 +9,17 @@
 //! is rewritten from the settings before each start, because pg_basebackup and pg_rewind copy
 //! the leader's.
 
+pub mod callbacks;
+pub mod conf;
+pub mod controldata;
+pub mod ctl;
+#[cfg(any(test, feature = "testing"))]
+pub mod fake;
+pub mod lifecycle;
 pub mod local;
+pub mod postmaster;
+pub mod query;
+pub mod replication;
 
 use std::collections::BTreeMap;
 use std::fmt;

@@ -1,0 +1,383 @@
+//! `LocalPostgres`'s replication work: follow (re-point a replica), clone (pg_basebackup),
+//! rewind (pg_rewind, with crash recovery first), replication slots, and reload.
+//!
+//! Invariants: clone and rewind never start PostgreSQL (the shell decides that); a failed
+//! clone leaves an empty data directory, never a half-copied one that could be mistaken for
+//! a cluster; pg_rewind only ever runs on a cleanly shut down directory and against a source
+//! whose `pg_control` already shows its current timeline; slot changes run only on a
+//! primary, and an unchanged set of slots costs one query.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use super::callbacks::CallbackAction;
+use super::conf::{self, conninfo_value};
+use super::controldata;
+use super::ctl::Invocation;
+use super::lifecycle::{TIMELINE_SQL, empty_data_dir};
+use super::local::{LocalPostgres, lock};
+use super::postmaster;
+use super::query::{self, Failure, Session, quote_literal};
+use super::{GucValue, PgError, PgSettings, Result, slot_name};
+use crate::ha::{MemberName, PgRole, StartAs, StopMode, Upstream};
+
+/// Bound of the short statements here (reload, slot changes).
+const SHORT: Duration = Duration::from_secs(5);
+
+/// pg_basebackup's arguments: ours first (so the user's may override them), then the user's,
+/// plus a fast checkpoint unless they choose one.
+pub fn basebackup_args(s: &PgSettings, upstream: &Upstream) -> Vec<String> {
+    let mut args = vec![
+        "-D".to_string(),
+        s.data_dir.to_string_lossy().into_owned(),
+        "-h".into(),
+        upstream.conn.host.clone(),
+        "-p".into(),
+        upstream.conn.port.to_string(),
+        "-U".into(),
+        s.replication.username.clone(),
+        "-X".into(),
+        "stream".into(),
+        "--no-password".into(),
+    ];
+    args.extend(s.basebackup_args.iter().cloned());
+    let chooses_checkpoint = s
+        .basebackup_args
+        .iter()
+        .any(|a| a.starts_with("--checkpoint") || a.starts_with("-c"));
+    if !chooses_checkpoint {
+        args.push("--checkpoint=fast".into());
+    }
+    args
+}
+
+/// The connection string pg_rewind uses towards `upstream` (password from the pgpass file).
+pub fn rewind_source(s: &PgSettings, upstream: &Upstream) -> String {
+    let user = &s.rewind.as_ref().unwrap_or(&s.superuser).username;
+    format!(
+        "host={} port={} user={} dbname=postgres",
+        conninfo_value(&upstream.conn.host),
+        upstream.conn.port,
+        conninfo_value(user)
+    )
+}
+
+/// What to change so that the physical slots are exactly `want`: (create, drop). Active
+/// slots are never dropped.
+pub fn slot_changes(
+    want: &BTreeSet<String>,
+    existing: &BTreeMap<String, bool>,
+) -> (Vec<String>, Vec<String>) {
+    let create = want
+        .iter()
+        .filter(|w| !existing.contains_key(*w))
+        .cloned()
+        .collect();
+    let drop = existing
+        .iter()
+        .filter(|(name, active)| !want.contains(*name) && !**active)
+        .map(|(name, _)| name.clone())
+        .collect();
+    (create, drop)
+}
+
+impl LocalPostgres {
+    pub(super) async fn do_follow(&self, upstream: Option<&Upstream>) -> Result<()> {
+        let s = self.settings();
+        let role = StartAs::Replica {
+            upstream: upstream.cloned(),
+        };
+        conf::write_pgpass(&s)?;
+        conf::write_postgresql_conf(&s, &role)?;
+        *lock(&self.upstream) = upstream.cloned();
+        if postmaster::running(&s.data_dir).is_some() {
+            self.reload_conf().await?;
+        }
+        Ok(())
+    }
+
+    /// `pg_reload_conf()` over the shared session.
+    async fn reload_conf(&self) -> Result<()> {
+        self.shared_query("SELECT pg_catalog.pg_reload_conf()", SHORT)
+            .await
+            .map(|_| ())
+            .map_err(|f| PgError::Sql {
+                what: "pg_reload_conf()",
+                detail: f.to_string(),
+            })
+    }
+
+    pub(super) async fn do_reload(&self, parameters: BTreeMap<String, GucValue>) -> Result<()> {
+        self.set_parameters(parameters);
+        let s = self.settings();
+        let role = self.configured_role(&s);
+        conf::write_postgresql_conf(&s, &role)?;
+        if postmaster::running(&s.data_dir).is_some() {
+            self.reload_conf().await?;
+            let pg_role = match role {
+                StartAs::Primary => PgRole::Primary,
+                StartAs::Replica { .. } => PgRole::Replica,
+            };
+            self.fire_callback(CallbackAction::OnReload, pg_role);
+        }
+        Ok(())
+    }
+
+    pub(super) async fn do_clone(&self, upstream: &Upstream) -> Result<()> {
+        let s = self.settings();
+        self.do_stop(StopMode::Fast, true).await?;
+        empty_data_dir(&s.data_dir)?;
+        conf::write_pgpass(&s)?;
+        tracing::info!(host = %upstream.conn.host, port = upstream.conn.port, "pg_basebackup");
+        let res = Invocation::new(&s.bin_dir, "pg_basebackup")
+            .args(basebackup_args(&s, upstream))
+            .env("PGPASSFILE", &s.pgpass)
+            .env("PGAPPNAME", &s.member)
+            .run()
+            .await;
+        if let Err(e) = res {
+            if let Err(rm) = empty_data_dir(&s.data_dir) {
+                tracing::error!(error = %rm, "could not empty the data directory after a failed clone");
+            }
+            return Err(e);
+        }
+        tracing::info!("clone done");
+        Ok(())
+    }
+
+    pub(super) async fn do_rewind(&self, upstream: &Upstream) -> Result<()> {
+        let s = self.settings();
+        self.do_stop(StopMode::Fast, true).await?;
+        let state = controldata::read(&s.bin_dir, &s.data_dir).await?;
+        if !controldata::is_clean(state.control_state) {
+            self.crash_recovery(&s).await?;
+        }
+        self.ensure_source_checkpoint(&s, upstream).await?;
+        conf::write_pgpass(&s)?;
+        tracing::info!(host = %upstream.conn.host, port = upstream.conn.port, "pg_rewind");
+        let out = Invocation::new(&s.bin_dir, "pg_rewind")
+            .arg(format!("--target-pgdata={}", s.data_dir.display()))
+            .arg(format!("--source-server={}", rewind_source(&s, upstream)))
+            .env("PGPASSFILE", &s.pgpass)
+            .env("PGOPTIONS", "-c statement_timeout=0")
+            .c_locale()
+            .run()
+            .await?;
+        if out.contains("no rewind required") {
+            tracing::info!("pg_rewind: no rewind required");
+        } else {
+            tracing::info!(output = %super::ctl::tail(&out, 5), "rewind done");
+        }
+        Ok(())
+    }
+
+    /// Crash recovery in single-user mode, as Patroni does before pg_rewind: without
+    /// `standby.signal`, archiving on but never succeeding, so the WAL it would archive
+    /// stays marked `.ready`.
+    async fn crash_recovery(&self, s: &PgSettings) -> Result<()> {
+        tracing::info!("unclean shutdown: crash recovery in single-user mode before pg_rewind");
+        conf::set_standby_signal(&s.data_dir, false)?;
+        Invocation::new(&s.bin_dir, "postgres")
+            .arg("--single")
+            .arg("-D")
+            .arg(&s.data_dir)
+            .args([
+                "-c",
+                "archive_mode=on",
+                "-c",
+                "archive_command=false",
+                "template1",
+            ])
+            .run()
+            .await?;
+        let after = controldata::read(&s.bin_dir, &s.data_dir).await?;
+        if !controldata::is_clean(after.control_state) {
+            return Err(PgError::Other(format!(
+                "crash recovery left the cluster {:?}",
+                after.control_state
+            )));
+        }
+        Ok(())
+    }
+
+    /// pg_rewind reads the source's `pg_control`; right after a promotion it may still name
+    /// the old timeline until the first checkpoint, and pg_rewind would then wrongly find
+    /// nothing to do. Checkpoint the source if we may, else refuse for now.
+    async fn ensure_source_checkpoint(&self, s: &PgSettings, upstream: &Upstream) -> Result<()> {
+        let who = s.rewind.as_ref().unwrap_or(&s.superuser);
+        let is_superuser = who.username == s.superuser.username;
+        let cfg = query::remote_config(&upstream.conn.host, upstream.conn.port, who, SHORT);
+        let sql_err = |e: tokio_postgres::Error| PgError::Sql {
+            what: "checking the rewind source",
+            detail: query::error_chain(&e),
+        };
+        let work = async {
+            let session = Session::connect(&cfg).await.map_err(sql_err)?;
+            let sql = format!(
+                "SELECT (pg_catalog.pg_control_checkpoint()).timeline_id, \
+                 CASE WHEN pg_catalog.pg_is_in_recovery() THEN NULL ELSE ({TIMELINE_SQL}) END"
+            );
+            let rows = match session.rows(&sql).await {
+                Ok(rows) => rows,
+                Err(e) if e.as_db_error().is_some() => {
+                    // A rewind role may lack the rights; pg_rewind itself will still check.
+                    tracing::warn!(error = %query::error_chain(&e), "cannot check the source's checkpoint");
+                    return Ok(());
+                }
+                Err(e) => return Err(sql_err(e)),
+            };
+            let row = rows.first().cloned().unwrap_or_default();
+            let col = |i: usize| row.get(i).cloned().flatten();
+            let (Some(checkpoint), Some(current)) = (col(0), col(1)) else {
+                return Ok(());
+            };
+            if checkpoint == current {
+                return Ok(());
+            }
+            if !is_superuser {
+                return Err(PgError::Other(format!(
+                    "{} has not checkpointed since its promotion (pg_control timeline {checkpoint}, \
+                     current {current}); rewind later",
+                    upstream.name
+                )));
+            }
+            tracing::info!("checkpoint on the rewind source first");
+            session.rows("CHECKPOINT").await.map_err(sql_err)?;
+            Ok(())
+        };
+        tokio::time::timeout(Duration::from_secs(120), work)
+            .await
+            .unwrap_or(Err(PgError::Timeout {
+                what: "checkpoint on the rewind source",
+                secs: 120,
+            }))
+    }
+
+    pub(super) async fn do_sync_slots(&self, members: &[MemberName]) -> Result<()> {
+        let s = self.settings();
+        let want: BTreeSet<String> = members
+            .iter()
+            .filter(|m| m.as_str() != s.member)
+            .map(|m| slot_name(m.as_str()))
+            .collect();
+        let sql_err = |f: Failure| PgError::Sql {
+            what: "replication slots",
+            detail: f.to_string(),
+        };
+        let rows = self
+            .shared_query(
+                "SELECT pg_catalog.pg_is_in_recovery(), s.slot_name, s.active \
+                 FROM (SELECT 1) AS one LEFT JOIN pg_catalog.pg_replication_slots s \
+                 ON s.slot_type = 'physical'",
+                SHORT,
+            )
+            .await
+            .map_err(sql_err)?;
+        if rows
+            .first()
+            .and_then(|r| r.first())
+            .cloned()
+            .flatten()
+            .as_deref()
+            != Some("f")
+        {
+            return Ok(()); // a replica keeps no slots for others
+        }
+        let existing: BTreeMap<String, bool> = rows
+            .iter()
+            .filter_map(|r| {
+                let name = r.get(1).cloned().flatten()?;
+                Some((name, r.get(2).cloned().flatten().as_deref() == Some("t")))
+            })
+            .collect();
+        let (create, drop) = slot_changes(&want, &existing);
+        for name in create {
+            tracing::info!(slot = %name, "creating replication slot");
+            self.shared_query(
+                &format!(
+                    "SELECT pg_catalog.pg_create_physical_replication_slot({}, true)",
+                    quote_literal(&name)
+                ),
+                SHORT,
+            )
+            .await
+            .map_err(sql_err)?;
+        }
+        for name in drop {
+            tracing::info!(slot = %name, "dropping replication slot");
+            self.shared_query(
+                &format!(
+                    "SELECT pg_catalog.pg_drop_replication_slot(slot_name) \
+                     FROM pg_catalog.pg_replication_slots WHERE slot_name = {} AND NOT active",
+                    quote_literal(&name)
+                ),
+                SHORT,
+            )
+            .await
+            .map_err(sql_err)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ha::ConnTarget;
+
+    fn upstream() -> Upstream {
+        Upstream {
+            name: MemberName::new("node2"),
+            conn: ConnTarget {
+                host: "10.0.0.2".into(),
+                port: 5433,
+            },
+        }
+    }
+
+    #[test]
+    fn basebackup_checkpoints_fast_unless_told_otherwise() {
+        let mut s = crate::pg::conf::tests::settings();
+        let args = basebackup_args(&s, &upstream());
+        assert_eq!(args.last().map(String::as_str), Some("--checkpoint=fast"));
+        assert!(args.windows(2).any(|w| w == ["-U", "replicator"]));
+        assert!(args.windows(2).any(|w| w == ["-X", "stream"]));
+        s.basebackup_args = vec!["--checkpoint=spread".into(), "--max-rate=100M".into()];
+        let args = basebackup_args(&s, &upstream());
+        assert!(!args.contains(&"--checkpoint=fast".to_string()));
+        assert_eq!(args.last().map(String::as_str), Some("--max-rate=100M"));
+    }
+
+    #[test]
+    fn rewind_connects_as_the_rewind_user_or_superuser() {
+        let mut s = crate::pg::conf::tests::settings();
+        assert_eq!(
+            rewind_source(&s, &upstream()),
+            "host=10.0.0.2 port=5433 user=postgres dbname=postgres"
+        );
+        s.rewind = Some(crate::pg::Credentials {
+            username: "rewind user".into(),
+            password: None,
+        });
+        assert_eq!(
+            rewind_source(&s, &upstream()),
+            "host=10.0.0.2 port=5433 user='rewind user' dbname=postgres"
+        );
+    }
+
+    #[test]
+    fn slots_are_created_and_inactive_strangers_dropped() {
+        let want: BTreeSet<String> = ["a".to_string(), "b".to_string()].into();
+        let existing = BTreeMap::from([
+            ("b".to_string(), true),
+            ("old".to_string(), false),
+            ("busy".to_string(), true),
+        ]);
+        assert_eq!(
+            slot_changes(&want, &existing),
+            (vec!["a".to_string()], vec!["old".to_string()])
+        );
+        let same = BTreeMap::from([("a".to_string(), false), ("b".to_string(), true)]);
+        assert_eq!(slot_changes(&want, &same), (vec![], vec![]));
+    }
+}
