@@ -22,21 +22,23 @@
 mod cache;
 mod conn;
 mod lease;
+mod txn;
 
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use etcd_client::{Client, Compare, CompareOp, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp};
+use etcd_client::{Client, DeleteOptions, GetOptions, PutOptions, Txn, TxnOp};
 use tokio::task::JoinHandle;
 use tracing::instrument;
 
 use self::cache::Cache;
 use self::conn::{Conn, Failure};
 use self::lease::{Kept, Lease};
+use self::txn::{absent, at_revision, delete_if, encode, failover_pending, holds, outcome, put_if};
 use crate::dcs::{
-    CasOutcome, Cluster, Dcs, DcsError, EtcdSettings, FailoverExpect, FailoverRecord,
-    HistoryRecord, Keys, MemberRecord, RawKv, Result, StatusRecord,
+    CasOutcome, Cluster, Dcs, EtcdSettings, FailoverExpect, FailoverRecord, HistoryRecord, Keys,
+    MemberRecord, RawKv, Result, StatusRecord,
 };
 
 /// The cluster in etcd, as seen by one member (who owns one lease).
@@ -59,29 +61,6 @@ impl std::fmt::Debug for EtcdDcs {
             .field("lease", &self.lease.current())
             .finish_non_exhaustive()
     }
-}
-
-fn encode<T: serde::Serialize + ?Sized>(what: &'static str, v: &T) -> Result<Vec<u8>> {
-    serde_json::to_vec(v).map_err(|e| DcsError::Invalid {
-        what,
-        detail: e.to_string(),
-    })
-}
-
-fn outcome(applied: bool) -> CasOutcome {
-    if applied {
-        CasOutcome::Applied
-    } else {
-        CasOutcome::Lost
-    }
-}
-
-/// Whether a `failover` value asks for something (absent, blank, `{}` and garbage do not:
-/// `Cluster::from_kvs` shows none of them as a request).
-fn failover_pending(value: &[u8]) -> bool {
-    let text = String::from_utf8_lossy(value);
-    !text.trim().is_empty()
-        && serde_json::from_str::<FailoverRecord>(&text).is_ok_and(|f| !f.is_empty())
 }
 
 impl EtcdDcs {
@@ -265,9 +244,8 @@ impl Dcs for EtcdDcs {
         let prefix = self.keys.prefix().to_string();
         let resp = self
             .run(|c| async move {
-                Ok(c.kv_client()
-                    .get(prefix, Some(GetOptions::new().with_prefix()))
-                    .await?)
+                let opts = GetOptions::new().with_prefix();
+                Ok(c.kv_client().get(prefix, Some(opts)).await?)
             })
             .await
             .map_err(|f| f.into_dcs("range"))?;
@@ -303,7 +281,7 @@ impl Dcs for EtcdDcs {
         let key = self.keys.leader();
         self.leased_cas(|lease| {
             Txn::new()
-                .when([Compare::create_revision(key, CompareOp::Equal, 0)])
+                .when([absent(&key)])
                 .and_then([self.leader_put(lease)])
         })
         .await
@@ -327,7 +305,7 @@ impl Dcs for EtcdDcs {
         // Never create the key here: only re-attach it while it holds our name.
         self.leased_cas(|lease| {
             Txn::new()
-                .when([Compare::value(key, CompareOp::Equal, self.me.as_str())])
+                .when([holds(&key, &self.me)])
                 .and_then([self.leader_put(lease)])
         })
         .await
@@ -336,16 +314,7 @@ impl Dcs for EtcdDcs {
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.leader()))]
     async fn release_leader(&self) -> Result<CasOutcome> {
         let key = self.keys.leader();
-        self.cas(
-            Txn::new()
-                .when([Compare::value(
-                    key.as_str(),
-                    CompareOp::Equal,
-                    self.me.as_str(),
-                )])
-                .and_then([TxnOp::delete(key, None)]),
-        )
-        .await
+        self.cas(delete_if(holds(&key, &self.me), key)).await
     }
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.member(&self.me)))]
@@ -370,57 +339,34 @@ impl Dcs for EtcdDcs {
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.initialize()))]
     async fn claim_initialize(&self) -> Result<CasOutcome> {
         let key = self.keys.initialize();
-        self.cas(
-            Txn::new()
-                .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key, "", None)]),
-        )
-        .await
+        self.cas(put_if(absent(&key), key, "")).await
     }
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.initialize()))]
     async fn write_initialize(&self, sysid: &str) -> Result<()> {
-        self.put(self.keys.initialize(), sysid.as_bytes().to_vec(), 0)
-            .await
+        let value = sysid.as_bytes().to_vec();
+        self.put(self.keys.initialize(), value, 0).await
     }
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.initialize()))]
     async fn cancel_initialize(&self) -> Result<CasOutcome> {
         let key = self.keys.initialize();
-        self.cas(
-            Txn::new()
-                .when([Compare::value(key.as_str(), CompareOp::Equal, "")])
-                .and_then([TxnOp::delete(key, None)]),
-        )
-        .await
+        self.cas(delete_if(holds(&key, ""), key)).await
     }
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.config()))]
     async fn create_config(&self, config: &serde_json::Value) -> Result<CasOutcome> {
         let key = self.keys.config();
         let value = encode("config", config)?;
-        self.cas(
-            Txn::new()
-                .when([Compare::create_revision(key.as_str(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key, value, None)]),
-        )
-        .await
+        self.cas(put_if(absent(&key), key, value)).await
     }
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.config(), revision))]
     async fn write_config(&self, config: &serde_json::Value, revision: i64) -> Result<CasOutcome> {
         let key = self.keys.config();
         let value = encode("config", config)?;
-        self.cas(
-            Txn::new()
-                .when([Compare::mod_revision(
-                    key.as_str(),
-                    CompareOp::Equal,
-                    revision,
-                )])
-                .and_then([TxnOp::put(key, value, None)]),
-        )
-        .await
+        self.cas(put_if(at_revision(&key, revision), key, value))
+            .await
     }
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.status()))]
@@ -444,7 +390,7 @@ impl Dcs for EtcdDcs {
         let key = self.keys.failover();
         let value = encode("failover", request)?;
         let compare = match expect {
-            FailoverExpect::Revision(r) => Compare::mod_revision(key.as_str(), CompareOp::Equal, r),
+            FailoverExpect::Revision(r) => at_revision(&key, r),
             FailoverExpect::NoPending => {
                 // Absent: create-only. Present but empty (`{}`, ""): CAS on what we saw.
                 let k = key.clone();
@@ -453,35 +399,19 @@ impl Dcs for EtcdDcs {
                     .await
                     .map_err(|f| f.into_dcs("range"))?;
                 match resp.kvs().first() {
-                    None => Compare::create_revision(key.as_str(), CompareOp::Equal, 0),
+                    None => absent(&key),
                     Some(kv) if failover_pending(kv.value()) => return Ok(CasOutcome::Lost),
-                    Some(kv) => {
-                        Compare::mod_revision(key.as_str(), CompareOp::Equal, kv.mod_revision())
-                    }
+                    Some(kv) => at_revision(&key, kv.mod_revision()),
                 }
             }
         };
-        self.cas(
-            Txn::new()
-                .when([compare])
-                .and_then([TxnOp::put(key, value, None)]),
-        )
-        .await
+        self.cas(put_if(compare, key, value)).await
     }
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.failover(), revision))]
     async fn clear_failover(&self, revision: i64) -> Result<CasOutcome> {
         let key = self.keys.failover();
-        self.cas(
-            Txn::new()
-                .when([Compare::mod_revision(
-                    key.as_str(),
-                    CompareOp::Equal,
-                    revision,
-                )])
-                .and_then([TxnOp::delete(key, None)]),
-        )
-        .await
+        self.cas(delete_if(at_revision(&key, revision), key)).await
     }
 
     #[instrument(level = "debug", skip_all, fields(member = %self.me))]
@@ -495,9 +425,8 @@ impl Dcs for EtcdDcs {
     async fn delete_cluster(&self) -> Result<()> {
         let prefix = self.keys.prefix().to_string();
         self.run(|c| async move {
-            c.kv_client()
-                .delete(prefix, Some(DeleteOptions::new().with_prefix()))
-                .await?;
+            let opts = DeleteOptions::new().with_prefix();
+            c.kv_client().delete(prefix, Some(opts)).await?;
             Ok(())
         })
         .await
@@ -506,54 +435,4 @@ impl Dcs for EtcdDcs {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn only_a_non_empty_failover_request_is_pending() {
-        assert!(!failover_pending(b""));
-        assert!(!failover_pending(b"{}"));
-        assert!(!failover_pending(br#"{"leader":"","member":""}"#));
-        assert!(!failover_pending(b"not json"));
-        assert!(failover_pending(br#"{"leader":"a"}"#));
-        assert!(failover_pending(br#"{"member":"b","scheduled_at":null}"#));
-    }
-
-    #[tokio::test]
-    async fn connect_needs_no_reachable_etcd_and_calls_fail_within_the_timeout() {
-        // Port 1 on loopback: nothing listens there, the connection is refused at once.
-        let settings = EtcdSettings {
-            endpoints: vec!["http://127.0.0.1:1".into()],
-            ..Default::default()
-        };
-        let timeout = Duration::from_millis(500);
-        let dcs = EtcdDcs::connect(&settings, Keys::new("/service/", "t"), "m", 10, timeout)
-            .await
-            .unwrap();
-        let t = tokio::time::Instant::now();
-        let err = dcs.cluster().await.unwrap_err();
-        assert!(
-            matches!(err, DcsError::Unavailable { op: "range", .. }),
-            "{err}"
-        );
-        assert!(dcs.keepalive().await.is_err());
-        assert!(t.elapsed() < timeout * 3, "took {:?}", t.elapsed());
-    }
-
-    #[tokio::test]
-    async fn mixed_or_empty_endpoints_are_refused() {
-        let keys = Keys::new("/service/", "t");
-        let d = Duration::from_secs(1);
-        let none = EtcdSettings::default();
-        assert!(
-            EtcdDcs::connect(&none, keys.clone(), "m", 10, d)
-                .await
-                .is_err()
-        );
-        let mixed = EtcdSettings {
-            endpoints: vec!["http://a:2379".into(), "https://b:2379".into()],
-            ..Default::default()
-        };
-        assert!(EtcdDcs::connect(&mixed, keys, "m", 10, d).await.is_err());
-    }
-}
+mod tests;

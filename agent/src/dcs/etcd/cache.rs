@@ -211,6 +211,11 @@ async fn follow(stream: &mut WatchStream, cache: &Cache, relevant: &[String]) ->
     // Registered now, so an `invalidate` from here on is not missed.
     let restart = cache.restart.notified();
     tokio::pin!(restart);
+    // An `invalidate` between the listing and the registration above would be lost
+    // otherwise, leaving a healthy watch behind a cache marked not live.
+    if !cache.is_live() {
+        return "a request on the connection failed".into();
+    }
     loop {
         let msg = tokio::select! {
             () = &mut restart => return "a request on the connection failed".into(),
