@@ -702,3 +702,67 @@ async fn idle_connection_survives_http2_pings_at_the_default_ten_second_loop() {
     assert_eq!(etcd.grpc_msgs_received(Some("Watch")).await, watches);
     assert_eq!(etcd.grpc_msgs_received(Some("Range")).await, ranges);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn password_auth_connects_lazily_and_survives_an_etcd_restart() {
+    let mut etcd = start_etcd("password_auth_connects_lazily").await;
+    let rc = raw(&etcd).await;
+    let mut auth = rc.auth_client();
+    let _ = auth.role_add("root").await;
+    auth.user_add("root", "rootpw", None).await.unwrap();
+    auth.user_grant_role("root", "root").await.unwrap();
+    auth.auth_enable().await.unwrap();
+    let endpoint = etcd.endpoint();
+    let with_password = |password: &str| EtcdSettings {
+        endpoints: vec![endpoint.clone()],
+        username: Some("root".into()),
+        password: Some(password.into()),
+        ..Default::default()
+    };
+    let op_timeout = Duration::from_secs(2);
+
+    tracing::info!("--- connect while etcd is down: no error until a call is made");
+    etcd.kill().await;
+    let a = EtcdDcs::connect(&with_password("rootpw"), keys(), "pg1", 20, op_timeout)
+        .await
+        .unwrap();
+    assert!(a.cluster().await.is_err());
+    etcd.restart().await;
+    eventually(
+        "authenticated read works",
+        Duration::from_secs(15),
+        || async { a.cluster().await.is_ok() },
+    )
+    .await;
+    a.publish_member(&member("pg1")).await.unwrap();
+    assert_eq!(a.acquire_leader().await.unwrap(), CasOutcome::Applied);
+
+    tracing::info!("--- wrong or missing credentials are errors, not panics");
+    let wrong = EtcdDcs::connect(&with_password("nope"), keys(), "pg2", 20, op_timeout)
+        .await
+        .unwrap();
+    let err = wrong.cluster().await.unwrap_err();
+    tracing::info!(%err, "wrong password");
+    assert!(
+        dcs(&etcd, "pg3", 20, op_timeout)
+            .await
+            .cluster()
+            .await
+            .is_err()
+    );
+
+    tracing::info!("--- a restart forgets the token; the client authenticates again");
+    a.start_watch();
+    etcd.restart().await;
+    eventually(
+        "renew works after the restart",
+        Duration::from_secs(15),
+        || async { matches!(a.renew_leader().await, Ok(CasOutcome::Applied)) },
+    )
+    .await;
+    eventually("watch live", Duration::from_secs(15), || async {
+        a.watch_is_live()
+    })
+    .await;
+    assert_eq!(a.cluster().await.unwrap().leader_name(), Some("pg1"));
+}

@@ -51,3 +51,41 @@ async fn mixed_or_empty_endpoints_are_refused() {
     };
     assert!(EtcdDcs::connect(&mixed, keys, "m", 10, d).await.is_err());
 }
+
+#[tokio::test]
+async fn unreadable_or_incomplete_tls_files_are_refused_at_connect() {
+    let keys = Keys::new("/service/", "t");
+    let d = Duration::from_secs(1);
+    let https = |cacert: Option<&str>, cert: Option<&str>, key: Option<&str>| EtcdSettings {
+        endpoints: vec!["https://127.0.0.1:2379".into()],
+        cacert: cacert.map(Into::into),
+        cert: cert.map(Into::into),
+        key: key.map(Into::into),
+        ..Default::default()
+    };
+    let missing = https(Some("/nonexistent/ca.pem"), None, None);
+    let err = EtcdDcs::connect(&missing, keys.clone(), "m", 10, d)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DcsError::Invalid { what: "cacert", .. }),
+        "{err}"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let cert = dir.path().join("cert.pem");
+    std::fs::write(&cert, "not a certificate").unwrap();
+    let half = https(None, cert.to_str(), None);
+    let err = EtcdDcs::connect(&half, keys.clone(), "m", 10, d)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, DcsError::Invalid { what: "cert", .. }),
+        "{err}"
+    );
+    // Plain http with no TLS files needs no TLS at all.
+    let plain = EtcdSettings {
+        endpoints: vec!["http://127.0.0.1:2379".into()],
+        ..Default::default()
+    };
+    assert!(EtcdDcs::connect(&plain, keys, "m", 10, d).await.is_ok());
+}
