@@ -105,10 +105,13 @@ impl EtcdProc {
             .prefix("hapg-etcd-")
             .tempdir()
             .unwrap_or_else(|e| panic!("temp dir: {e}"));
+        let log_path = log_dir.join("etcd.log");
+        // A fresh log per run; restarts append to it.
+        File::create(&log_path).unwrap_or_else(|e| panic!("create {}: {e}", log_path.display()));
         let mut p = EtcdProc {
             bin,
             data,
-            log_path: log_dir.join("etcd.log"),
+            log_path,
             client_port: 0,
             peer_port: 0,
             child: None,

@@ -95,7 +95,7 @@ impl Cache {
     pub(super) fn invalidate(&self) {
         let was_live = std::mem::replace(&mut self.lock().live, false);
         if was_live {
-            tracing::warn!("etcd request failed; not trusting the watch cache until re-listed");
+            tracing::debug!("etcd request failed; not trusting the watch cache until re-listed");
             self.changed.notify_one();
         }
         self.restart.notify_waiters();
