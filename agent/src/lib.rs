@@ -13,6 +13,7 @@
 //! - `api`: the REST API (health checks for HAProxy, status JSON, switchover).
 
 pub mod api;
+pub mod app;
 pub mod clock;
 pub mod config;
 pub mod dcs;

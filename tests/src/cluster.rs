@@ -80,7 +80,13 @@ impl TestCluster {
             } else {
                 etcd_addr.clone()
             };
-            let mut n = AgentProc::new(&format!("node{}", i + 1), dir.path(), hosts, &log_dir, run_as);
+            let mut n = AgentProc::new(
+                &format!("node{}", i + 1),
+                dir.path(),
+                hosts,
+                &log_dir,
+                run_as,
+            );
             n.tags = opts
                 .tags
                 .iter()
@@ -93,7 +99,11 @@ impl TestCluster {
             n.start(&opts.settings);
         }
         let haproxy = opts.haproxy.then(|| {
-            assert_eq!(nodes.len(), 3, "the shipped haproxy.cfg describes 3 members");
+            assert_eq!(
+                nodes.len(),
+                3,
+                "the shipped haproxy.cfg describes 3 members"
+            );
             let m = [
                 (nodes[0].pg_port, nodes[0].api_port),
                 (nodes[1].pg_port, nodes[1].api_port),
@@ -151,7 +161,9 @@ impl TestCluster {
     pub async fn etcd_get(&self, key: &str) -> Option<String> {
         let mut kv = self.etcd_client.kv_client();
         let r = kv.get(format!("{}{key}", self.prefix()), None).await.ok()?;
-        r.kvs().first().map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
+        r.kvs()
+            .first()
+            .map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
     }
 
     /// Every key under the cluster prefix with its value.
@@ -197,10 +209,14 @@ impl TestCluster {
 
     /// Waits for a writable leader other than `old`.
     pub async fn wait_for_leader_other_than(&self, old: &str, timeout: Duration) -> String {
-        wait_for(&format!("a writable leader other than {old}"), timeout, || async {
-            let l = self.etcd_get("leader").await?;
-            (l != old && self.is_writable(&l).await).then_some(l)
-        })
+        wait_for(
+            &format!("a writable leader other than {old}"),
+            timeout,
+            || async {
+                let l = self.etcd_get("leader").await?;
+                (l != old && self.is_writable(&l).await).then_some(l)
+            },
+        )
         .await
     }
 
@@ -240,10 +256,7 @@ impl TestCluster {
         for n in &self.nodes {
             eprintln!("{}", n.log_tails(80));
         }
-        eprintln!(
-            "----- etcd -----\n{}",
-            tail(self.etcd.log_path(), 20)
-        );
+        eprintln!("----- etcd -----\n{}", tail(self.etcd.log_path(), 20));
     }
 }
 

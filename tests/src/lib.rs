@@ -8,7 +8,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod agent;
-// pub mod cluster; (needs etcd.rs)
+pub mod cluster;
+pub mod etcd;
 pub mod haproxy;
 pub mod pg;
 pub mod procs;

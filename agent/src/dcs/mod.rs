@@ -13,6 +13,8 @@
 
 pub mod etcd;
 pub mod keys;
+#[cfg(any(test, feature = "testing"))]
+pub mod memory;
 pub mod records;
 
 use std::future::Future;
