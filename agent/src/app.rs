@@ -4,7 +4,7 @@
 //! Order matters: everything that can fail because of the configuration or the host (root
 //! user, the API port) fails here, before etcd or the data directory is touched.
 
-use std::path::PathBuf;
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,7 +41,7 @@ pub fn refuse_root() -> anyhow::Result<()> {
 }
 
 /// Loads and validates the configuration file.
-pub fn load_config(path: &PathBuf) -> anyhow::Result<(Config, Vec<Warning>)> {
+pub fn load_config(path: &Path) -> anyhow::Result<(Config, Vec<Warning>)> {
     Ok(Config::load(path)?)
 }
 
