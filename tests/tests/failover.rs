@@ -78,7 +78,7 @@ async fn killed_leader_is_replaced_and_rejoins_as_replica() {
         .await
         .unwrap()
         .query_one(
-            "select substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8)::bit(32)::int",
+            "select ('x' || substr(pg_walfile_name(pg_current_wal_lsn()), 1, 8))::bit(32)::int",
             &[],
         )
         .await
