@@ -199,7 +199,18 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         if self.st.dcs_down_since.is_some() {
             return Duration::from_secs(1);
         }
-        Duration::from_millis(self.st.ha.loop_wait.0)
+        let loop_wait = Duration::from_millis(self.st.ha.loop_wait.0);
+        // A vacant lease in an initialized cluster is urgent: look again soon rather than a
+        // whole loop_wait later (a peer that was still stopping may be done by then).
+        let vacant = self
+            .st
+            .cluster
+            .as_ref()
+            .is_some_and(|c| c.leader.is_none() && c.initialize.as_deref().is_some_and(|i| !i.is_empty()));
+        if vacant {
+            return loop_wait.min(Duration::from_millis(500));
+        }
+        loop_wait
     }
 
     async fn accept_request(&mut self, req: ApiRequest) {
@@ -519,6 +530,9 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         self.snapshot.send_modify(|s| {
             s.demoting = true;
             s.holds_leader_key = false;
+            // Peers racing for the lease must not mistake us for a running primary, and
+            // health checks must stop sending traffic here.
+            s.state = "stopping".into();
         });
     }
 
