@@ -124,18 +124,29 @@ async fn patroni_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Met
     json_response(code, &method, &status::patroni(&snap))
 }
 
+/// The snapshot with the cluster view refreshed from the watch cache when it is live (no etcd
+/// request either way): status pages show other members' latest records, not the ones of our
+/// last cycle.
+fn fresh_snapshot<D: Dcs>(st: &ApiState<D>) -> NodeSnapshot {
+    let mut snap = st.snapshot.borrow().clone();
+    if let Some(c) = st.dcs.cached_cluster() {
+        snap.cluster = Some(Arc::new(c));
+    }
+    snap
+}
+
 async fn cluster_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Method) -> Response {
-    let body = status::cluster(&st.snapshot.borrow());
+    let body = status::cluster(&fresh_snapshot(&st));
     json_response(StatusCode::OK, &method, &body)
 }
 
 async fn history_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Method) -> Response {
-    let body = status::history(&st.snapshot.borrow());
+    let body = status::history(&fresh_snapshot(&st));
     json_response(StatusCode::OK, &method, &body)
 }
 
 async fn config_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Method) -> Response {
-    let body = status::config(&st.snapshot.borrow());
+    let body = status::config(&fresh_snapshot(&st));
     json_response(StatusCode::OK, &method, &body)
 }
 

@@ -236,6 +236,10 @@ impl Drop for EtcdDcs {
 }
 
 impl Dcs for EtcdDcs {
+    fn cached_cluster(&self) -> Option<Cluster> {
+        self.cache.cluster(&self.keys)
+    }
+
     #[instrument(level = "debug", skip_all, fields(prefix = %self.keys.prefix()))]
     async fn cluster(&self) -> Result<Cluster> {
         if let Some(c) = self.cache.cluster(&self.keys) {

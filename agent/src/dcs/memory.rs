@@ -167,6 +167,19 @@ impl MemoryDcs {
 }
 
 impl Dcs for MemoryDcs {
+    fn cached_cluster(&self) -> Option<Cluster> {
+        self.check("range").ok()?;
+        Some(self.store.with(|st, _| {
+            let kvs = st.range(self.keys.prefix()).map(|(k, kv)| RawKv {
+                key: k,
+                value: &kv.value,
+                mod_revision: kv.mod_revision,
+                lease: kv.lease,
+            });
+            Cluster::from_kvs(&self.keys, kvs)
+        }))
+    }
+
     async fn cluster(&self) -> Result<Cluster> {
         self.check("range")?;
         Ok(self.store.with(|st, _| {

@@ -323,6 +323,10 @@ pub trait Dcs: Send + Sync + 'static {
     /// read of the prefix.
     fn cluster(&self) -> impl Future<Output = Result<Cluster>> + Send;
 
+    /// The cluster from the watch-maintained cache, without any request; `None` when the watch
+    /// is not live. For the REST API's status pages, which must not wait on etcd.
+    fn cached_cluster(&self) -> Option<Cluster>;
+
     /// Resolves when `leader`, `failover`, `initialize` or `config` changed (or the watch
     /// broke), so the agent reacts at once instead of after `loop_wait`.
     fn changed(&self) -> impl Future<Output = ()> + Send;

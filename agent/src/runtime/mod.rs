@@ -202,11 +202,9 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         let loop_wait = Duration::from_millis(self.st.ha.loop_wait.0);
         // A vacant lease in an initialized cluster is urgent: look again soon rather than a
         // whole loop_wait later (a peer that was still stopping may be done by then).
-        let vacant = self
-            .st
-            .cluster
-            .as_ref()
-            .is_some_and(|c| c.leader.is_none() && c.initialize.as_deref().is_some_and(|i| !i.is_empty()));
+        let vacant = self.st.cluster.as_ref().is_some_and(|c| {
+            c.leader.is_none() && c.initialize.as_deref().is_some_and(|i| !i.is_empty())
+        });
         if vacant {
             return loop_wait.min(Duration::from_millis(500));
         }
