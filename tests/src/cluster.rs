@@ -220,9 +220,13 @@ impl TestCluster {
         .await
     }
 
-    /// Waits until `leader`'s `pg_stat_replication` shows each of `replicas` streaming.
+    /// Waits until each of `replicas` streams from `leader`: the leader's `pg_stat_replication`
+    /// lists it as streaming and the replica's own WAL receiver streams from the leader's port.
+    /// (Checking the leader alone is not enough: pg_basebackup's WAL stream shows up there under
+    /// the member's name while the clone is still running.)
     pub async fn wait_streaming(&self, leader: &str, replicas: &[&str], timeout: Duration) {
         let what = format!("{replicas:?} streaming from {leader}");
+        let leader_port = i32::from(self.node(leader).pg_port);
         wait_for(&what, timeout, || async {
             let c = self.node(leader).client().await.ok()?;
             let rows = c
@@ -233,10 +237,23 @@ impl TestCluster {
                 .await
                 .ok()?;
             let names: Vec<String> = rows.iter().map(|r| r.get(0)).collect();
-            replicas
-                .iter()
-                .all(|r| names.iter().any(|n| n == r))
-                .then_some(())
+            for r in replicas {
+                if !names.iter().any(|n| n == r) {
+                    return None;
+                }
+                let rc = self.node(r).client().await.ok()?;
+                let row = rc
+                    .query_opt(
+                        "select sender_port from pg_stat_wal_receiver where status = 'streaming'",
+                        &[],
+                    )
+                    .await
+                    .ok()??;
+                if row.get::<_, Option<i32>>(0) != Some(leader_port) {
+                    return None;
+                }
+            }
+            Some(())
         })
         .await
     }

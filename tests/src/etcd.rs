@@ -13,7 +13,6 @@
 //! "requests" figure the request-budget tests and benchmarks compare.
 
 use std::fs::{File, OpenOptions};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::Duration;
@@ -22,6 +21,9 @@ use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
+
+use crate::procs::free_port;
+pub use crate::procs::{log_dir as test_log_dir, scaled};
 
 /// How many times a start is retried on fresh ports when etcd exits during start-up.
 const START_ATTEMPTS: usize = 4;
@@ -34,27 +36,6 @@ pub struct EtcdProc {
     client_port: u16,
     peer_port: u16,
     child: Option<Child>,
-}
-
-/// `<workspace>/target/it-logs/<test>` (or under `CARGO_TARGET_DIR`), created.
-pub fn test_log_dir(test: &str) -> PathBuf {
-    let target = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    let dir = target.join("it-logs").join(test);
-    std::fs::create_dir_all(&dir)
-        .unwrap_or_else(|e| panic!("cannot create log dir {}: {e}", dir.display()));
-    dir
-}
-
-/// A deadline scaled by `HA_TEST_TIMEOUT_MULTIPLIER` (default 1).
-pub fn scaled(d: Duration) -> Duration {
-    let m = std::env::var("HA_TEST_TIMEOUT_MULTIPLIER")
-        .ok()
-        .and_then(|s| s.parse::<f64>().ok())
-        .filter(|m| *m > 0.0)
-        .unwrap_or(1.0);
-    d.mul_f64(m)
 }
 
 fn etcd_bin() -> PathBuf {
@@ -77,13 +58,6 @@ fn etcd_bin() -> PathBuf {
                 "etcd not found in PATH: install etcd-server (apt-get install etcd-server) or set ETCD_BIN"
             )
         })
-}
-
-fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").unwrap_or_else(|e| panic!("bind 127.0.0.1:0: {e}"));
-    l.local_addr()
-        .unwrap_or_else(|e| panic!("local_addr: {e}"))
-        .port()
 }
 
 fn http_client() -> reqwest::Client {

@@ -55,6 +55,45 @@ impl HaproxyProc {
         self.child.id()
     }
 
+    /// Server states of proxy `px` (`primary`, `replicas_only`, ...) from the stats page:
+    /// `(server, status)` such as `("node1", "UP")`.
+    pub async fn servers(&self, px: &str) -> Vec<(String, String)> {
+        let Some(csv) = self.stats_csv().await else {
+            return Vec::new();
+        };
+        csv.lines()
+            .filter(|l| !l.starts_with('#'))
+            .filter_map(|l| {
+                let f: Vec<&str> = l.split(',').collect();
+                if f.first() != Some(&px)
+                    || matches!(f.get(1), Some(&"FRONTEND") | Some(&"BACKEND"))
+                {
+                    return None;
+                }
+                Some((f.get(1)?.to_string(), f.get(17)?.to_string()))
+            })
+            .collect()
+    }
+
+    /// Waits until HAProxy's primary listener has exactly `leader` up (servers start as UP
+    /// until their first checks fail, so right after start it may still route elsewhere).
+    pub async fn wait_routes_to(&self, leader: &str, timeout: std::time::Duration) {
+        crate::procs::wait_for(
+            &format!("HAProxy routing writes to {leader} only"),
+            timeout,
+            || async {
+                let s = self.servers("primary").await;
+                let up: Vec<&str> = s
+                    .iter()
+                    .filter(|(_, st)| st.starts_with("UP"))
+                    .map(|(n, _)| n.as_str())
+                    .collect();
+                (up == [leader]).then_some(())
+            },
+        )
+        .await;
+    }
+
     /// The stats page as CSV (`;csv`), to see which servers HAProxy considers up.
     pub async fn stats_csv(&self) -> Option<String> {
         crate::agent::http()

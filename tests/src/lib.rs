@@ -14,3 +14,4 @@ pub mod haproxy;
 pub mod pg;
 pub mod procs;
 pub mod proxy;
+pub mod writer;

@@ -14,10 +14,9 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ha_agent::ha::{ConnTarget, MemberName, PgState, RunningPg, Upstream};
 use ha_agent::pg::local::LocalPostgres;
@@ -147,72 +146,7 @@ where
     rt.block_on(body(dir.to_path_buf()));
 }
 
-/// Logs to the test's output; `RUST_LOG` overrides the default.
-pub fn init_tracing() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,ha_agent=debug"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_test_writer()
-        .with_ansi(false)
-        .try_init();
-}
-
-/// PostgreSQL's binaries: `PG_BINDIR` or `/usr/lib/postgresql/15/bin`.
-pub fn bin_dir() -> PathBuf {
-    let dir = std::env::var_os("PG_BINDIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
-    for tool in [
-        "initdb",
-        "pg_ctl",
-        "postgres",
-        "pg_controldata",
-        "pg_basebackup",
-        "pg_rewind",
-    ] {
-        assert!(
-            dir.join(tool).is_file(),
-            "{} not found: install PostgreSQL 15 (apt-get install postgresql-15) or set PG_BINDIR \
-             to the directory holding initdb, pg_ctl, postgres, pg_basebackup and pg_rewind",
-            dir.join(tool).display()
-        );
-    }
-    dir
-}
-
-/// A port nobody listens on right now (bound to 0, read back, released).
-pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("bind a free port")
-}
-
-/// Deadlines scale with `HA_TEST_TIMEOUT_MULTIPLIER` (default 1).
-pub fn scaled(d: Duration) -> Duration {
-    let m: f64 = std::env::var("HA_TEST_TIMEOUT_MULTIPLIER")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(1.0);
-    d.mul_f64(m.max(0.1))
-}
-
-/// Polls `f` every 200 ms until it returns `Some`, or panics after `limit` (scaled).
-pub async fn wait_for<T, F, Fut>(what: &str, limit: Duration, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = Instant::now() + scaled(limit);
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
+pub use crate::procs::{free_port, init_tracing, pg_bindir as bin_dir, scaled, wait_for};
 
 /// Superuser password of every test node.
 pub const SUPERUSER_PASSWORD: &str = "su-pass'\\";

@@ -68,23 +68,43 @@ fn which(name: &str) -> Option<PathBuf> {
         .find(|p| p.is_file())
 }
 
-/// PostgreSQL's binaries: `PG_BINDIR`, else `/usr/lib/postgresql/15/bin`.
+/// PostgreSQL's binaries: `PG_BINDIR` or `/usr/lib/postgresql/15/bin`.
 pub fn pg_bindir() -> PathBuf {
-    let dir = std::env::var("PG_BINDIR")
+    let dir = std::env::var_os("PG_BINDIR")
         .map(PathBuf::from)
-        .unwrap_or_else(|_| PathBuf::from("/usr/lib/postgresql/15/bin"));
-    assert!(
-        dir.join("postgres").exists(),
-        "PostgreSQL 15 not found in {}: apt-get install postgresql-15 (or set PG_BINDIR)",
-        dir.display()
-    );
+        .unwrap_or_else(|| PathBuf::from("/usr/lib/postgresql/15/bin"));
+    for tool in [
+        "initdb",
+        "pg_ctl",
+        "postgres",
+        "pg_controldata",
+        "pg_basebackup",
+        "pg_rewind",
+    ] {
+        assert!(
+            dir.join(tool).is_file(),
+            "{} not found: install PostgreSQL 15 (apt-get install postgresql-15) or set PG_BINDIR \
+             to the directory holding initdb, pg_ctl, postgres, pg_basebackup and pg_rewind",
+            dir.join(tool).display()
+        );
+    }
     dir
 }
 
 /// A free loopback TCP port (the kernel picks it; there is a small race until it is used).
+/// Never hands out the same port twice in one test process: the kernel happily returns a
+/// just-released port to the next `bind(0)`, which made two members of one cluster collide.
 pub fn free_port() -> u16 {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = l.local_addr().expect("local addr").port();
+        let mut given = GIVEN.lock().expect("ports");
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// `target/it-logs/<test>/`, created.

@@ -9,14 +9,16 @@
 use std::future::Future;
 use std::sync::Arc;
 
-use tokio::sync::Notify;
+use tokio::sync::{Notify, oneshot};
 use tokio::task::JoinHandle;
 
 use crate::ha::{JobKind, JobResult, Millis, RunningJob};
 
 struct Current {
     job: RunningJob,
-    handle: JoinHandle<Result<(), String>>,
+    /// The job's result, sent before the loop is woken, so a woken loop always finds it.
+    result: oneshot::Receiver<Result<(), String>>,
+    handle: JoinHandle<()>,
 }
 
 /// The one background job slot.
@@ -33,10 +35,11 @@ impl Jobs {
         F: Future<Output = Result<(), String>> + Send + 'static,
     {
         let done = self.done.clone();
+        let (tx, result) = oneshot::channel();
         let handle = tokio::spawn(async move {
             let r = work.await;
+            let _ = tx.send(r);
             done.notify_one();
-            r
         });
         self.current = Some(Current {
             job: RunningJob {
@@ -44,6 +47,7 @@ impl Jobs {
                 since,
                 primary,
             },
+            result,
             handle,
         });
     }
@@ -54,15 +58,19 @@ impl Jobs {
     }
 
     /// If the current job has finished, takes its result.
-    pub async fn reap(&mut self, now: Millis) -> Option<(JobResult, Option<String>)> {
-        if !self.current.as_ref()?.handle.is_finished() {
-            return None;
-        }
+    pub fn reap(&mut self, now: Millis) -> Option<(JobResult, Option<String>)> {
+        let c = self.current.as_mut()?;
+        let outcome = match c.result.try_recv() {
+            Ok(r) => r,
+            Err(oneshot::error::TryRecvError::Empty) => return None,
+            Err(oneshot::error::TryRecvError::Closed) => {
+                Err("job panicked or was cancelled".to_string())
+            }
+        };
         let c = self.current.take()?;
-        let (ok, err) = match c.handle.await {
-            Ok(Ok(())) => (true, None),
-            Ok(Err(e)) => (false, Some(e)),
-            Err(e) => (false, Some(format!("job panicked or was cancelled: {e}"))),
+        let (ok, err) = match outcome {
+            Ok(()) => (true, None),
+            Err(e) => (false, Some(e)),
         };
         Some((
             JobResult {

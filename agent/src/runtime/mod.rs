@@ -380,7 +380,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
 
     async fn reap_job(&mut self) {
         let now = self.clock.now();
-        if let Some((result, err)) = self.jobs.reap(now).await {
+        if let Some((result, err)) = self.jobs.reap(now) {
             match &err {
                 None => info!(job = %result.kind, "job finished"),
                 Some(e) => tracing::error!(job = %result.kind, "job failed: {e}"),
