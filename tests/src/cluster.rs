@@ -282,5 +282,12 @@ impl Drop for TestCluster {
         if std::thread::panicking() {
             self.dump_logs();
         }
+        // Keep PostgreSQL's server logs beside the agents' (the temp dir goes away).
+        for n in &self.nodes {
+            let _ = std::fs::copy(
+                n.pg_log_path(),
+                self.log_dir.join(format!("{}.postgresql.log", n.name)),
+            );
+        }
     }
 }

@@ -102,6 +102,7 @@ pub(super) fn node(me: &str) -> Node {
             job: None,
             last_job: None,
             pg_down_since: None,
+            not_streaming_since: None,
             peers: Vec::new(),
             bootstrapping: false,
             following: None,
@@ -204,6 +205,14 @@ impl Node {
     }
     pub fn following(mut self, n: &str) -> Self {
         self.obs.following = Some(name(n));
+        self
+    }
+    /// The running replica has not been streaming for `ms`.
+    pub fn not_streaming_for(mut self, ms: u64) -> Self {
+        self.obs.not_streaming_since = Some(self.obs.now.since(Millis(ms)));
+        if let PgState::Running(r) = &mut self.obs.pg {
+            r.streaming = false;
+        }
         self
     }
     pub fn down_for(mut self, ms: u64) -> Self {

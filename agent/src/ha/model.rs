@@ -98,6 +98,9 @@ pub struct Observation {
     pub last_job: Option<JobResult>,
     /// Since when PostgreSQL has been seen not running (`Stopped`), if it is not running now.
     pub pg_down_since: Option<Millis>,
+    /// Since when a running replica's WAL receiver has not been streaming (`None` while it
+    /// streams, or when PostgreSQL is not a running replica).
+    pub not_streaming_since: Option<Millis>,
     /// What the other members answered on `GET /patroni`; filled only when the leader key is
     /// vacant (the leader race needs it). Members that did not answer are absent.
     pub peers: Vec<PeerStatus>,

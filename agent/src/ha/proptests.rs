@@ -149,6 +149,7 @@ prop_compose! {
             job,
             last_job: None,
             pg_down_since: down.map(|d| now.since(Millis(d))),
+            not_streaming_since: down.map(|d| now.since(Millis(d / 50))),
             peers: peers.into_iter().map(|(n, lsn, primary)| PeerStatus { running_primary: primary, ..peer(n.as_str(), lsn) }).collect(),
             bootstrapping,
             following,

@@ -7,8 +7,9 @@
 //! rewinding is off or did not help, clone again) when its timeline diverged from the leader's.
 
 use super::{
-    Action, ClusterView, Decision, HaConfig, JobKind, LeaderKey, LocalRequest, Observation, PgRole,
-    PgState, Reason, RunningPg, StartAs, StopMode, TimelineSwitch, sysid_mismatch, upstream_of,
+    Action, ClusterView, Decision, HaConfig, JobKind, LeaderKey, LocalRequest, Millis, Observation,
+    PgRole, PgState, Reason, RunningPg, StartAs, StopMode, TimelineSwitch, sysid_mismatch,
+    upstream_of,
 };
 
 pub(super) fn decide(
@@ -75,7 +76,13 @@ pub(super) fn decide(
         PgState::Unknown => Decision::idle(Reason::PostgresUnresponsive),
         PgState::Running(r) => {
             let leader_tl = view.member(leader).and_then(|m| m.timeline);
-            if diverged(r, leader_tl, &view.history) == Some(true) {
+            // A replica that streams cannot have diverged (the leader would refuse it), and
+            // while it follows a timeline switch its reported timeline lags its replay
+            // position for a moment: only a replica that stays unable to stream is rewound.
+            let stuck = obs
+                .not_streaming_since
+                .is_some_and(|since| obs.now.since(since) >= DIVERGENCE_CONFIRM);
+            if stuck && diverged(r, leader_tl, &view.history) == Some(true) {
                 let tried = rewind_failed(obs) || rewound_recently(obs, cfg);
                 return if cfg.use_pg_rewind && !tried {
                     Decision::new(
@@ -102,6 +109,9 @@ pub(super) fn decide(
         }
     }
 }
+
+/// How long a replica that looks diverged must fail to stream before it is rewound.
+pub(super) const DIVERGENCE_CONFIRM: Millis = Millis(2_000);
 
 /// The last job was a rewind and it failed: the node is cloned afresh instead of looping.
 fn rewind_failed(obs: &Observation) -> bool {

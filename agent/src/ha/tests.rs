@@ -561,14 +561,21 @@ fn old_primary_comes_back() {
         case("crashed old primary starts as a standby of the new leader")
             .given(old().stopped(ControlState::InProduction))
             .want([start_replica_of("pg2")], Reason::StartingAsReplica),
-        case("old primary that replayed past the fork point is rewound")
-            .given(old().replica(1200).at(1, 1200).following("pg2"))
+        case("old primary that replayed past the fork point and cannot stream is rewound")
+            .given(
+                old()
+                    .replica(1200)
+                    .at(1, 1200)
+                    .following("pg2")
+                    .not_streaming_for(3_000),
+            )
             .want([rewind.clone()], Reason::RewindingDiverged(name("pg2"))),
         case("diverged with use_pg_rewind off: clone afresh")
             .given(
                 old()
                     .replica(1200)
                     .at(1, 1200)
+                    .not_streaming_for(3_000)
                     .config(|c| c.use_pg_rewind = false),
             )
             .want(
@@ -590,6 +597,7 @@ fn old_primary_comes_back() {
                 old()
                     .replica(1200)
                     .at(1, 1200)
+                    .not_streaming_for(3_000)
                     .last_job(JobKind::Rewind, true, 2_000),
             )
             .want([reinit], Reason::ReinitializingDiverged(name("pg2"))),
@@ -598,6 +606,7 @@ fn old_primary_comes_back() {
                 old()
                     .replica(1200)
                     .at(1, 1200)
+                    .not_streaming_for(3_000)
                     .last_job(JobKind::Rewind, true, 600_000),
             )
             .want([rewind.clone()], Reason::RewindingDiverged(name("pg2"))),
@@ -610,8 +619,20 @@ fn old_primary_comes_back() {
                 Reason::ReconfiguringToFollow(name("pg2")),
             ),
         case("member on a newer timeline than the leader is rewound")
-            .given(old().replica(900).at(3, 900))
+            .given(old().replica(900).at(3, 900).not_streaming_for(3_000))
             .want([rewind], Reason::RewindingDiverged(name("pg2"))),
+        case("looks diverged but streams (timeline switch in flight): no rewind")
+            .given(old().replica(1200).at(1, 1200).following("pg2"))
+            .want([], Reason::FollowingLeader(name("pg2"))),
+        case("looks diverged, not streaming only briefly: wait before rewinding")
+            .given(
+                old()
+                    .replica(1200)
+                    .at(1, 1200)
+                    .following("pg2")
+                    .not_streaming_for(500),
+            )
+            .want([], Reason::FollowingLeader(name("pg2"))),
         case("history without our timeline: follow and let postgres judge")
             .given(
                 old()

@@ -155,6 +155,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 match self.pg.promote().await {
                     Ok(p) => {
                         info!(timeline = p.timeline, "promoted PostgreSQL to primary");
+                        self.announce_promotion().await;
                         self.st.following = None;
                         self.st.slots_applied = None;
                         self.record_history(obs, &p.history).await;

@@ -82,6 +82,7 @@ struct ShellState {
     dcs_down_since: Option<Millis>,
     dcs_last_seen: Option<u64>,
     pg_down_since: Option<Millis>,
+    not_streaming_since: Option<Millis>,
     bootstrapping: bool,
     following: Option<MemberName>,
     last_job: Option<JobResult>,
@@ -147,6 +148,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 dcs_down_since: None,
                 dcs_last_seen: None,
                 pg_down_since: None,
+                not_streaming_since: None,
                 bootstrapping: false,
                 following: None,
                 last_job: None,
@@ -266,6 +268,13 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             }
             _ => self.st.pg_down_since = None,
         }
+        match &pg.state {
+            PgState::Running(r) if r.role == ha::PgRole::Replica && !r.streaming => {
+                let now = self.clock.now();
+                self.st.not_streaming_since.get_or_insert(now);
+            }
+            _ => self.st.not_streaming_since = None,
+        }
 
         // The leader race needs the others' own word on their state.
         let peers = match &cluster {
@@ -291,6 +300,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             job: self.jobs.running(),
             last_job: self.st.last_job,
             pg_down_since: self.st.pg_down_since,
+            not_streaming_since: self.st.not_streaming_since,
             peers,
             bootstrapping: self.st.bootstrapping,
             following: self.st.following.clone(),
@@ -531,6 +541,22 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             // Peers racing for the lease must not mistake us for a running primary, and
             // health checks must stop sending traffic here.
             s.state = "stopping".into();
+        });
+    }
+
+    /// Publishes the promoted state at once, before the rest of the batch (history, slots,
+    /// member record): health checks send writes here as soon as PostgreSQL takes them.
+    async fn announce_promotion(&mut self) {
+        let pg = self.pg.status().await;
+        let lease = self.st.lease_valid_until.map(|m| self.clock.instant(m));
+        self.snapshot.send_modify(|s| {
+            s.pg = pg;
+            s.holds_leader_key = true;
+            s.lease_valid_until = lease;
+            s.demoting = false;
+            s.role = "primary".into();
+            s.state = "running".into();
+            s.published_at = tokio::time::Instant::now();
         });
     }
 
