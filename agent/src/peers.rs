@@ -42,6 +42,8 @@ struct Xlog {
 impl PeerClient {
     /// A client whose requests give up after `timeout`.
     pub fn new(timeout: Duration) -> Result<PeerClient, reqwest::Error> {
+        // reqwest is built without a default TLS provider; ring serves every TLS user here.
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest::Client::builder()
             .no_proxy()
             .timeout(timeout)

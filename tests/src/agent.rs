@@ -27,6 +27,12 @@ pub struct ClusterSettings {
     pub primary_start_timeout: u64,
     /// `restapi.authentication` (user, password).
     pub api_auth: Option<(String, String)>,
+    /// PostgreSQL's `fsync` (off in tests for speed; benchmarks turn it on).
+    pub fsync: bool,
+    /// The agent binary (default: the workspace's newest `ha-agent` build).
+    pub agent_bin: Option<PathBuf>,
+    /// `RUST_LOG` for the agents (default `HA_AGENT_LOG`, else `info,ha_agent=debug`).
+    pub agent_log: Option<String>,
 }
 
 impl Default for ClusterSettings {
@@ -39,6 +45,9 @@ impl Default for ClusterSettings {
             use_pg_rewind: true,
             primary_start_timeout: 300,
             api_auth: None,
+            fsync: false,
+            agent_bin: None,
+            agent_log: None,
         }
     }
 }
@@ -173,7 +182,7 @@ postgresql:
   parameters:
     unix_socket_directories: {dir}
     shared_buffers: 16MB
-    fsync: off
+    fsync: {fsync}
 tags:
   clonefrom: false
 {tags}"#,
@@ -190,6 +199,7 @@ tags:
             data = self.data_dir().display(),
             bin = pg_bindir().display(),
             dir = self.dir.display(),
+            fsync = if c.fsync { "on" } else { "off" },
         )
     }
 

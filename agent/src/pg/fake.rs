@@ -152,6 +152,11 @@ impl FakePostgres {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// The current role (`Unknown` unless running).
+    pub fn state_role(&self) -> PgRole {
+        self.inner().state.role()
+    }
+
     /// Replaces the state (and the identity, timeline and position it carries).
     pub fn set_state(&self, state: PgState) {
         let mut i = self.inner();

@@ -20,6 +20,8 @@ mod execute;
 mod jobs;
 mod member;
 pub mod snapshot;
+#[cfg(test)]
+mod tests;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
