@@ -40,12 +40,18 @@ impl Writer {
         )
         .await
         .expect("create table w");
+        // Ids continue after earlier writers' (a benchmark reuses the table).
+        let first_id: i64 = c
+            .query_one("select coalesce(max(id), 0) from w", &[])
+            .await
+            .expect("max id")
+            .get(0);
         drop(c);
         let acks = Arc::new(Mutex::new(Vec::new()));
         let stop = CancellationToken::new();
         let (a, s) = (acks.clone(), stop.clone());
         let task = tokio::spawn(async move {
-            let mut id: i64 = 0;
+            let mut id: i64 = first_id;
             let mut failures = 0u64;
             let mut client: Option<tokio_postgres::Client> = None;
             while !s.is_cancelled() {
