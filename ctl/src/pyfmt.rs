@@ -131,15 +131,15 @@ pub fn float_repr(f: f64) -> String {
     }
 }
 
-/// patronictl's `timestamp(precision)`: local time, `%Y-%m-%d %H:%M:%S.%f` cut to
-/// `precision` fraction digits (0: no fraction).
+/// patronictl's `timestamp(precision)`: local time as `%Y-%m-%d %H:%M:%S.%f`, cut by
+/// `7 - precision` characters (so `timestamp(0)` has no fraction and `timestamp()`, 6, shows
+/// five digits: patronictl's own slicing).
 pub fn timestamp(precision: usize) -> String {
     let s = chrono::Local::now()
         .format("%Y-%m-%d %H:%M:%S%.6f")
         .to_string();
-    let cut = s.len() - (6 - precision.min(6));
-    let s = &s[..cut];
-    s.strip_suffix('.').unwrap_or(s).to_string()
+    let cut = s.len().saturating_sub(7 - precision.min(6));
+    s[..cut].to_string()
 }
 
 /// Python's `datetime.isoformat()` for an aware time (microseconds only when not zero).
@@ -195,6 +195,6 @@ mod tests {
         let t = chrono::DateTime::parse_from_rfc3339("2026-11-22T18:00:00.5Z").unwrap();
         assert_eq!(isoformat(&t), "2026-11-22T18:00:00.500000+00:00");
         assert_eq!(timestamp(0).len(), 19);
-        assert_eq!(timestamp(6).len(), 26);
+        assert_eq!(timestamp(6).len(), 25);
     }
 }
