@@ -153,3 +153,28 @@ pub async fn patronictl(config: &Path, args: &[&str], stdin: Option<&str>) -> Cl
     all.extend_from_slice(args);
     run(&bin, &all, stdin, Duration::from_secs(120)).await
 }
+
+/// Whether every member record in etcd says `running`, `leader` as primary and the others as
+/// streaming replicas. (A record can show `replication_state: streaming` while its `state` is
+/// still `creating replica`; patronictl and hactl then list it as streaming, but the agents
+/// refuse it as a switchover candidate, so tests wait for this.)
+pub async fn records_settled(c: &crate::cluster::TestCluster, leader: &str) -> bool {
+    for n in &c.nodes {
+        let Some(text) = c.etcd_get(&format!("members/{}", n.name)).await else {
+            return false;
+        };
+        let Ok(r) = serde_json::from_str::<serde_json::Value>(&text) else {
+            return false;
+        };
+        let ok = r["state"] == "running"
+            && if n.name == leader {
+                r["role"] == "primary"
+            } else {
+                r["role"] == "replica" && r["replication_state"] == "streaming"
+            };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ha_tests::cluster::{Opts, TestCluster};
-use ha_tests::ctl::{CliOutput, hactl, hactl_bin, run};
+use ha_tests::ctl::{CliOutput, hactl, hactl_bin, records_settled, run};
 use ha_tests::etcd::EtcdProc;
 use ha_tests::procs::{free_port, init_tracing, log_dir, scaled, wait_for};
 use serde_json::Value;
@@ -48,6 +48,9 @@ async fn wait_listed(c: &TestCluster, leader: &str) -> Vec<Value> {
         &format!("hactl list to show {leader} leading two streaming replicas"),
         Duration::from_secs(60),
         || async {
+            if !records_settled(c, leader).await {
+                return None;
+            }
             let rows = list_json(c).await;
             let ok = rows.len() == 3
                 && rows.iter().all(|r| {
@@ -441,8 +444,22 @@ async fn edit_config_changes_the_loop_timing_and_refuses_an_unsafe_ttl() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn restart_reinit_and_failover_each_work_on_a_real_cluster() {
     init_tracing();
-    let (c, leader, replicas) = healthy("hactl_restart_reinit_failover").await;
+    // With restapi.authentication: hactl takes the credentials from the agent's YAML.
+    let mut opts = Opts::default();
+    opts.settings.api_auth = Some(("admin".into(), "s3cret".into()));
+    let (c, leader, replicas) = healthy_with("hactl_restart_reinit_failover", opts).await;
     let (r1, r2) = (replicas[0].clone(), replicas[1].clone());
+
+    info!("--- a wrong REST API password is refused (401) and nothing happens");
+    let pm = c.node(&r1).postmaster_pid().unwrap();
+    let out = hactl(
+        &cfg(&c),
+        &["--password", "wrong", "restart", &r1, "--force"],
+    )
+    .await;
+    assert_eq!(out.code, 1, "{out}");
+    assert!(out.stdout.contains("status code=401"), "{out}");
+    assert_eq!(c.node(&r1).postmaster_pid(), Some(pm));
 
     info!("--- restart {r1}: a new postmaster, streaming again");
     let pm_before = c.node(&r1).postmaster_pid().unwrap();

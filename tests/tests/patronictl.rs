@@ -6,13 +6,16 @@
 use std::time::{Duration, Instant};
 
 use ha_tests::cluster::{Opts, TestCluster};
-use ha_tests::ctl::{hactl, patronictl, patronictl_bin};
+use ha_tests::ctl::{hactl, patronictl, patronictl_bin, records_settled};
 use ha_tests::procs::{init_tracing, wait_for};
 use serde_json::Value;
 use tracing::info;
 
 /// `hactl list -f json` shows `leader` leading streaming replicas.
 async fn listed(c: &TestCluster, leader: &str) -> bool {
+    if !records_settled(c, leader).await {
+        return false;
+    }
     let out = hactl(&c.node("node1").config_path(), &["list", "-f", "json"]).await;
     let Ok(rows) = serde_json::from_str::<Vec<Value>>(&out.stdout) else {
         return false;
