@@ -686,6 +686,50 @@ async fn without_a_reachable_api_hactl_writes_the_failover_key_and_watches_the_l
     let f: Value = serde_json::from_slice(r.kvs()[0].value()).unwrap();
     assert_eq!(f, serde_json::json!({"member": "fake1"}));
 
+    info!("--- pause and resume change the config key directly when no API answers");
+    let out = run(
+        &hactl_bin(),
+        &["-c", c, "pause"],
+        None,
+        Duration::from_secs(30),
+    )
+    .await
+    .ok();
+    assert!(
+        out.stdout
+            .contains("changing the config key in etcd directly"),
+        "{out}"
+    );
+    let r = kv.get(format!("{p}config"), None).await.unwrap();
+    let cfg: Value = serde_json::from_slice(r.kvs()[0].value()).unwrap();
+    assert_eq!(
+        cfg,
+        serde_json::json!({"ttl": 10, "loop_wait": 2, "retry_timeout": 3, "pause": true})
+    );
+    let out = run(
+        &hactl_bin(),
+        &["-c", c, "list"],
+        None,
+        Duration::from_secs(20),
+    )
+    .await
+    .ok();
+    assert!(out.stdout.ends_with("\n Maintenance mode: on\n"), "{out}");
+    run(
+        &hactl_bin(),
+        &["-c", c, "resume"],
+        None,
+        Duration::from_secs(30),
+    )
+    .await
+    .ok();
+    let r = kv.get(format!("{p}config"), None).await.unwrap();
+    let cfg: Value = serde_json::from_slice(r.kvs()[0].value()).unwrap();
+    assert_eq!(
+        cfg,
+        serde_json::json!({"ttl": 10, "loop_wait": 2, "retry_timeout": 3})
+    );
+
     info!("--- usage errors are one line and exit 2");
     let out = run(
         &hactl_bin(),
