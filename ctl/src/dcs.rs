@@ -46,7 +46,7 @@ impl ClusterDcs {
     pub async fn cluster(&self) -> anyhow::Result<Cluster> {
         self.dcs.cluster().await.with_context(|| {
             format!(
-                "cannot read cluster {} from etcd at {}",
+                "cannot read cluster {} from etcd at {} (is etcd up? check etcd3.hosts or --dcs-url)",
                 self.scope, self.endpoints
             )
         })
