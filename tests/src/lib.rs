@@ -9,6 +9,7 @@
 
 pub mod agent;
 pub mod cluster;
+pub mod ctl;
 pub mod etcd;
 pub mod haproxy;
 pub mod pg;
