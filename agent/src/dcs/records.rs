@@ -45,6 +45,9 @@ pub struct MemberRecord {
     /// PostgreSQL needs a restart for a changed setting to apply.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pending_restart: bool,
+    /// The member runs in maintenance mode (`patronictl pause --wait` waits for it).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub pause: bool,
 }
 
 impl MemberRecord {

@@ -45,6 +45,7 @@ pub(crate) fn record(
     state: &str,
     pg: &PgStatus,
     tags: &serde_json::Map<String, serde_json::Value>,
+    pause: bool,
 ) -> MemberRecord {
     let mut r = MemberRecord {
         conn_url: conn_url.to_string(),
@@ -54,13 +55,16 @@ pub(crate) fn record(
         version: crate::VERSION.to_string(),
         tags: tags.clone().into_iter().collect(),
         pending_restart: pg.details.pending_restart,
+        pause,
         ..MemberRecord::default()
     };
     match &pg.state {
         PgState::Running(run) => {
             r.timeline = Some(run.timeline);
             r.xlog_location = Some(run.lsn.0);
-            if run.role == PgRole::Replica {
+            // While a job (clone, start) still runs, the member is not a usable replica yet:
+            // no replication state, so nobody counts it as streaming.
+            if run.role == PgRole::Replica && state == "running" {
                 r.replay_lsn = pg.details.replay_lsn.or(Some(run.replay_lsn.0));
                 r.receive_lsn = pg.details.receive_lsn;
                 r.replication_state = Some(if run.streaming {

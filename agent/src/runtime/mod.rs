@@ -478,6 +478,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 &state,
                 pg,
                 &tags,
+                self.st.ha.pause,
             );
             if self.st.published_member.as_ref() != Some(&rec) {
                 match tokio::time::timeout(retry, self.dcs.publish_member(&rec)).await {
