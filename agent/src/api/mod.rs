@@ -9,6 +9,8 @@ pub mod control;
 pub mod health;
 pub mod metrics;
 pub mod status;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
