@@ -331,6 +331,20 @@ tags:
     }
 }
 
+impl Drop for AgentProc {
+    /// Kills the agent and then its PostgreSQL: a postmaster outlives its agent otherwise and
+    /// would keep running (and holding ports and memory) after the test.
+    fn drop(&mut self) {
+        let pm = self.postmaster_pid();
+        if let Some(pid) = self.pid() {
+            signal(pid, Signal::SIGKILL);
+        }
+        if let Some(pm) = pm {
+            signal(pm, Signal::SIGKILL);
+        }
+    }
+}
+
 /// A connection to PostgreSQL on `port` as the test superuser (password auth over TCP).
 pub async fn connect(port: u16) -> Result<tokio_postgres::Client, tokio_postgres::Error> {
     let (client, conn) = tokio_postgres::Config::new()

@@ -243,8 +243,10 @@ pub enum Reason {
     LeaderKeyHeldByOther(MemberName),
     /// Our timeline diverged from the leader's: rewind.
     RewindingDiverged(MemberName),
-    /// Our timeline diverged and rewind is off or failed: clone again.
+    /// Our timeline diverged and rewind is off or did not help: clone again.
     ReinitializingDiverged(MemberName),
+    /// A rewind failed a moment ago (e.g. the leader could not be reached): try again later.
+    RewindRetryLater(MemberName),
     /// Empty data directory: clone from the leader.
     CloningFromLeader(MemberName),
     /// The leader's member record is missing; wait for it.
@@ -344,6 +346,9 @@ impl fmt::Display for Reason {
             Reason::RewindingDiverged(l) => write!(f, "running pg_rewind from {l}"),
             Reason::ReinitializingDiverged(l) => {
                 write!(f, "timeline diverged from {l}: reinitializing from it")
+            }
+            Reason::RewindRetryLater(l) => {
+                write!(f, "pg_rewind from {l} failed a moment ago; retrying later")
             }
             Reason::CloningFromLeader(l) => write!(f, "trying to bootstrap from leader '{l}'"),
             Reason::WaitingForLeaderRecord(l) => {

@@ -136,6 +136,7 @@ prop_compose! {
         bootstrapping in any::<bool>(),
         following in prop::option::of(arb_name()),
         down in prop::option::of(0u64..400_000),
+        last in prop::option::of((prop_oneof![Just(JobKind::Rewind), Just(JobKind::Start), Just(JobKind::Clone)], any::<bool>(), 0u64..60_000)),
     ) -> Observation {
         let now = Millis(1_000_000);
         Observation {
@@ -147,7 +148,7 @@ prop_compose! {
             // Lease validity anywhere from 30 s ago to 30 s ahead.
             lease_valid_until: lease.map(|l| Millis(now.0 + l).since(Millis(30_000))),
             job,
-            last_job: None,
+            last_job: last.map(|(kind, ok, ago)| JobResult { kind, ok, at: now.since(Millis(ago)) }),
             pg_down_since: down.map(|d| now.since(Millis(d))),
             not_streaming_since: down.map(|d| now.since(Millis(d / 50))),
             peers: peers.into_iter().map(|(n, lsn, primary)| PeerStatus { running_primary: primary, ..peer(n.as_str(), lsn) }).collect(),
@@ -239,6 +240,16 @@ proptest! {
             let touches = matches!(a, Action::Promote | Action::Demote { .. } | Action::Follow { .. } | Action::Rewind { .. } | Action::Reinitialize { .. } | Action::Clone { .. } | Action::Bootstrap)
                 || matches!(a, Action::Start { .. });
             prop_assert!(!touches || d.reason.is_fatal(), "{a:?} while paused: {d:?}");
+        }
+    }
+
+    #[test]
+    fn data_is_only_thrown_away_when_rewind_cannot_help(obs in arb_obs(), cfg in arb_cfg()) {
+        let d = decide(&obs, &cfg);
+        if d.actions.iter().any(|a| matches!(a, Action::Reinitialize { .. })) {
+            let rewound_ok = obs.last_job.is_some_and(|j| j.kind == JobKind::Rewind && j.ok);
+            let asked = obs.request == Some(LocalRequest::Reinitialize);
+            prop_assert!(!cfg.use_pg_rewind || rewound_ok || asked, "{d:?} after {:?}", obs.last_job);
         }
     }
 

@@ -55,12 +55,6 @@ pub(super) fn decide(
             Reason::CloningFromLeader(leader.clone()),
         ),
         PgState::Stopped(_) => {
-            if rewind_failed(obs) {
-                return Decision::new(
-                    [Action::Reinitialize { upstream }],
-                    Reason::ReinitializingDiverged(leader.clone()),
-                );
-            }
             // Started as a standby it replays its own WAL first; whether it diverged from the
             // leader's timeline is judged once it runs and reports its replay position.
             Decision::new(
@@ -83,18 +77,22 @@ pub(super) fn decide(
                 .not_streaming_since
                 .is_some_and(|since| obs.now.since(since) >= DIVERGENCE_CONFIRM);
             if stuck && diverged(r, leader_tl, &view.history) == Some(true) {
-                let tried = rewind_failed(obs) || rewound_recently(obs, cfg);
-                return if cfg.use_pg_rewind && !tried {
-                    Decision::new(
-                        [Action::Rewind { upstream }],
-                        Reason::RewindingDiverged(leader.clone()),
-                    )
-                } else {
-                    Decision::new(
+                // Throwing data away is only right when rewinding is off or demonstrably did
+                // not help; a rewind that failed (most often because the leader could not be
+                // reached) is retried after a pause, never escalated to a wipe.
+                if !cfg.use_pg_rewind || rewound_recently(obs, cfg) {
+                    return Decision::new(
                         [Action::Reinitialize { upstream }],
                         Reason::ReinitializingDiverged(leader.clone()),
-                    )
-                };
+                    );
+                }
+                if rewind_failed_recently(obs, cfg) {
+                    return Decision::idle(Reason::RewindRetryLater(leader.clone()));
+                }
+                return Decision::new(
+                    [Action::Rewind { upstream }],
+                    Reason::RewindingDiverged(leader.clone()),
+                );
             }
             if obs.request == Some(LocalRequest::Restart) {
                 return Decision::new([Action::Restart], Reason::Requested(JobKind::Restart));
@@ -113,14 +111,15 @@ pub(super) fn decide(
 /// How long a replica that looks diverged must fail to stream before it is rewound.
 pub(super) const DIVERGENCE_CONFIRM: Millis = Millis(2_000);
 
-/// The last job was a rewind and it failed: the node is cloned afresh instead of looping.
-fn rewind_failed(obs: &Observation) -> bool {
+/// The last job was a rewind that failed within the last ttl: wait before trying again.
+fn rewind_failed_recently(obs: &Observation, cfg: &HaConfig) -> bool {
     obs.last_job
-        .is_some_and(|j| j.kind == JobKind::Rewind && !j.ok)
+        .is_some_and(|j| j.kind == JobKind::Rewind && !j.ok && obs.now.since(j.at) < cfg.ttl)
 }
 
 /// A rewind succeeded within the last ttl and yet the node still diverges: rewinding again
-/// would loop, so it is cloned afresh instead.
+/// would loop, so it is cloned afresh instead (the clone only replaces the data once the copy
+/// is complete).
 fn rewound_recently(obs: &Observation, cfg: &HaConfig) -> bool {
     obs.last_job
         .is_some_and(|j| j.kind == JobKind::Rewind && j.ok && obs.now.since(j.at) < cfg.ttl)

@@ -582,16 +582,31 @@ fn old_primary_comes_back() {
                 [reinit.clone()],
                 Reason::ReinitializingDiverged(name("pg2")),
             ),
-        case("failed rewind left postgres stopped: clone afresh")
+        case("failed rewind left postgres stopped: start it again, never wipe")
             .given(old().stopped(ControlState::ShutDownInRecovery).last_job(
                 JobKind::Rewind,
                 false,
                 1_000,
             ))
-            .want(
-                [reinit.clone()],
-                Reason::ReinitializingDiverged(name("pg2")),
-            ),
+            .want([start_replica_of("pg2")], Reason::StartingAsReplica),
+        case("rewind failed a moment ago (leader unreachable): wait, do not wipe")
+            .given(
+                old()
+                    .replica(1200)
+                    .at(1, 1200)
+                    .not_streaming_for(3_000)
+                    .last_job(JobKind::Rewind, false, 1_000),
+            )
+            .want([], Reason::RewindRetryLater(name("pg2"))),
+        case("rewind failed long ago: try it again")
+            .given(
+                old()
+                    .replica(1200)
+                    .at(1, 1200)
+                    .not_streaming_for(3_000)
+                    .last_job(JobKind::Rewind, false, 60_000),
+            )
+            .want([rewind.clone()], Reason::RewindingDiverged(name("pg2"))),
         case("still diverged right after a successful rewind: clone afresh")
             .given(
                 old()

@@ -1,11 +1,14 @@
 //! `LocalPostgres`'s replication work: follow (re-point a replica), clone (pg_basebackup),
 //! rewind (pg_rewind, with crash recovery first), replication slots, and reload.
 //!
-//! Invariants: clone and rewind never start PostgreSQL (the shell decides that); a failed
-//! clone leaves an empty data directory, never a half-copied one that could be mistaken for
-//! a cluster; pg_rewind only ever runs on a cleanly shut down directory and against a source
-//! whose `pg_control` already shows its current timeline; slot changes run only on a
-//! primary, and an unchanged set of slots costs one query.
+//! Invariants: clone and rewind never start PostgreSQL (the shell decides that); neither
+//! touches the local data or stops the local PostgreSQL before the source has answered: a
+//! clone is made in a staging directory inside the data directory and only swapped in once
+//! pg_basebackup succeeded, so a failed clone (leader gone, network cut) loses nothing; a
+//! failed clone never leaves a half-copied directory that could be mistaken for a cluster;
+//! pg_rewind only ever runs on a cleanly shut down directory and against a source whose
+//! `pg_control` already shows its current timeline; slot changes run only on a primary, and
+//! an unchanged set of slots costs one query.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -14,22 +17,83 @@ use super::callbacks::CallbackAction;
 use super::conf::{self, conninfo_value};
 use super::controldata;
 use super::ctl::Invocation;
-use super::lifecycle::{TIMELINE_SQL, empty_data_dir};
+use super::lifecycle::TIMELINE_SQL;
 use super::local::{LocalPostgres, lock};
 use super::postmaster;
 use super::query::{self, Failure, Session, quote_literal};
 use super::{GucValue, PgError, PgSettings, Result, slot_name};
 use crate::ha::{MemberName, PgRole, StartAs, StopMode, Upstream};
 
+/// The staging directory of a clone, inside the data directory.
+const STAGING: &str = ".hapg-clone";
+
+/// Creates `dir` (mode 0700) if it does not exist.
+fn ensure_dir(dir: &std::path::Path) -> Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let io = |what, source| PgError::Io {
+        what,
+        path: dir.to_path_buf(),
+        source,
+    };
+    if !dir.exists() {
+        std::fs::create_dir_all(dir).map_err(|e| io("create", e))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+            .map_err(|e| io("chmod", e))?;
+    }
+    Ok(())
+}
+
+/// Removes a file or directory tree if it exists.
+fn remove_path(p: &std::path::Path) -> Result<()> {
+    let r = match std::fs::symlink_metadata(p) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Err(e) => Err(e),
+        Ok(m) if m.is_dir() => std::fs::remove_dir_all(p),
+        Ok(_) => std::fs::remove_file(p),
+    };
+    r.map_err(|source| PgError::Io {
+        what: "remove",
+        path: p.to_path_buf(),
+        source,
+    })
+}
+
+/// Replaces the contents of `data_dir` with those of `staging` (a directory inside it).
+fn swap_in(data_dir: &std::path::Path, staging: &std::path::Path) -> Result<()> {
+    let io = |what, path: &std::path::Path, source| PgError::Io {
+        what,
+        path: path.to_path_buf(),
+        source,
+    };
+    let entries = std::fs::read_dir(data_dir).map_err(|e| io("read", data_dir, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io("read", data_dir, e))?;
+        if entry.file_name() != STAGING {
+            remove_path(&entry.path())?;
+        }
+    }
+    let entries = std::fs::read_dir(staging).map_err(|e| io("read", staging, e))?;
+    for entry in entries {
+        let entry = entry.map_err(|e| io("read", staging, e))?;
+        let to = data_dir.join(entry.file_name());
+        std::fs::rename(entry.path(), &to).map_err(|e| io("move", &to, e))?;
+    }
+    std::fs::remove_dir(staging).map_err(|e| io("remove", staging, e))
+}
+
 /// Bound of the short statements here (reload, slot changes).
 const SHORT: Duration = Duration::from_secs(5);
 
 /// pg_basebackup's arguments: ours first (so the user's may override them), then the user's,
 /// plus a fast checkpoint unless they choose one.
-pub fn basebackup_args(s: &PgSettings, upstream: &Upstream) -> Vec<String> {
+pub fn basebackup_args(
+    s: &PgSettings,
+    upstream: &Upstream,
+    target: &std::path::Path,
+) -> Vec<String> {
     let mut args = vec![
         "-D".to_string(),
-        s.data_dir.to_string_lossy().into_owned(),
+        target.to_string_lossy().into_owned(),
         "-h".into(),
         upstream.conn.host.clone(),
         "-p".into(),
@@ -125,34 +189,43 @@ impl LocalPostgres {
 
     pub(super) async fn do_clone(&self, upstream: &Upstream) -> Result<()> {
         let s = self.settings();
-        self.do_stop(StopMode::Fast, true).await?;
-        empty_data_dir(&s.data_dir)?;
+        ensure_dir(&s.data_dir)?;
+        // Inside the data directory: the same filesystem even when the data directory is a
+        // mount point, so the swap below is a rename.
+        let staging = s.data_dir.join(STAGING);
+        remove_path(&staging)?;
         conf::write_pgpass(&s)?;
         tracing::info!(host = %upstream.conn.host, port = upstream.conn.port, "pg_basebackup");
         let res = Invocation::new(&s.bin_dir, "pg_basebackup")
-            .args(basebackup_args(&s, upstream))
+            .args(basebackup_args(&s, upstream, &staging))
             .env("PGPASSFILE", &s.pgpass)
             .env("PGAPPNAME", &s.member)
             .run()
             .await;
         if let Err(e) = res {
-            if let Err(rm) = empty_data_dir(&s.data_dir) {
-                tracing::error!(error = %rm, "could not empty the data directory after a failed clone");
+            // Nothing local was touched: the old data (if any) and PostgreSQL stay as they were.
+            if let Err(rm) = remove_path(&staging) {
+                tracing::error!(error = %rm, "could not remove the staging directory of a failed clone");
             }
             return Err(e);
         }
+        // The copy is complete: only now stop the local server and swap the data in.
+        self.do_stop(StopMode::Fast, true).await?;
+        swap_in(&s.data_dir, &staging)?;
         tracing::info!("clone done");
         Ok(())
     }
 
     pub(super) async fn do_rewind(&self, upstream: &Upstream) -> Result<()> {
         let s = self.settings();
+        // The source first: when the leader cannot be reached, the local server keeps running
+        // untouched (a replica that merely lost its leader must not be stopped for nothing).
+        self.ensure_source_checkpoint(&s, upstream).await?;
         self.do_stop(StopMode::Fast, true).await?;
         let state = controldata::read(&s.bin_dir, &s.data_dir).await?;
         if !controldata::is_clean(state.control_state) {
             self.crash_recovery(&s).await?;
         }
-        self.ensure_source_checkpoint(&s, upstream).await?;
         conf::write_pgpass(&s)?;
         tracing::info!(host = %upstream.conn.host, port = upstream.conn.port, "pg_rewind");
         let out = Invocation::new(&s.bin_dir, "pg_rewind")
@@ -338,12 +411,12 @@ mod tests {
     #[test]
     fn basebackup_checkpoints_fast_unless_told_otherwise() {
         let mut s = crate::pg::conf::tests::settings();
-        let args = basebackup_args(&s, &upstream());
+        let args = basebackup_args(&s, &upstream(), &s.data_dir);
         assert_eq!(args.last().map(String::as_str), Some("--checkpoint=fast"));
         assert!(args.windows(2).any(|w| w == ["-U", "replicator"]));
         assert!(args.windows(2).any(|w| w == ["-X", "stream"]));
         s.basebackup_args = vec!["--checkpoint=spread".into(), "--max-rate=100M".into()];
-        let args = basebackup_args(&s, &upstream());
+        let args = basebackup_args(&s, &upstream(), &s.data_dir);
         assert!(!args.contains(&"--checkpoint=fast".to_string()));
         assert_eq!(args.last().map(String::as_str), Some("--max-rate=100M"));
     }

@@ -10,7 +10,8 @@
 //!   trouble: a watch error, end or cancel (compaction included), an HTTP/2 ping timeout on a
 //!   frozen etcd, or [`Cache::invalidate`] after any request on the shared connection failed;
 //! - while not live, nothing is answered from the map (callers read etcd directly);
-//! - a change of `leader`, `failover`, `initialize` or `config`, and every watch break, wake
+//! - a change of `leader`, `failover`, `initialize` or `config`, a member key that appears or
+//!   disappears, and every watch break, wake
 //!   [`Cache::changed`], which keeps one pending wake-up so none is lost between two waits.
 //!
 //! This module must not write to etcd, and logs a break or a recovery once, not per call.
@@ -117,18 +118,24 @@ impl Cache {
     }
 
     /// Applies watch events; true if a relevant key changed.
-    fn apply(&self, events: &[etcd_client::Event], relevant: &[String]) -> bool {
+    fn apply(&self, events: &[etcd_client::Event], relevant: &[String], members: &str) -> bool {
         let mut st = self.lock();
         let mut hit = false;
         for ev in events {
             let Some(kv) = ev.kv() else { continue };
             let key = String::from_utf8_lossy(kv.key()).into_owned();
             hit |= relevant.contains(&key);
+            // A member that appears or goes away matters too (the leader keeps a slot per
+            // member; a replica restarted after a failover streams as soon as it has one);
+            // updates of existing member records do not wake anybody.
+            let member = key.starts_with(members);
             match ev.event_type() {
                 EventType::Put => {
+                    hit |= member && !st.kvs.contains_key(&key);
                     st.kvs.insert(key, entry(kv));
                 }
                 EventType::Delete => {
+                    hit |= member && st.kvs.contains_key(&key);
                     st.kvs.remove(&key);
                 }
             }
@@ -207,7 +214,12 @@ async fn establish(
 }
 
 /// Follows the watch until it breaks or the cache is invalidated; returns why it stopped.
-async fn follow(stream: &mut WatchStream, cache: &Cache, relevant: &[String]) -> String {
+async fn follow(
+    stream: &mut WatchStream,
+    cache: &Cache,
+    relevant: &[String],
+    members: &str,
+) -> String {
     // Registered now, so an `invalidate` from here on is not missed.
     let restart = cache.restart.notified();
     tokio::pin!(restart);
@@ -230,7 +242,7 @@ async fn follow(stream: &mut WatchStream, cache: &Cache, relevant: &[String]) ->
                 );
             }
             Ok(Some(resp)) => {
-                if cache.apply(resp.events(), relevant) {
+                if cache.apply(resp.events(), relevant, members) {
                     cache.changed.notify_one();
                 }
             }
@@ -264,7 +276,7 @@ pub(super) async fn run(conn: Arc<Conn>, cache: Arc<Cache>, keys: Keys, op_timeo
                 was_up = true;
                 failing = false;
                 let since = tokio::time::Instant::now();
-                let why = follow(&mut stream, &cache, &relevant).await;
+                let why = follow(&mut stream, &cache, &relevant, &keys.members()).await;
                 cache.mark_down();
                 cache.changed.notify_one();
                 tracing::warn!(reason = %why, "etcd watch broke; reading etcd directly until it is back");

@@ -7,8 +7,8 @@
 //! - lease expiry is measured with `tokio::time::Instant`, so tests under
 //!   `tokio::time::pause()` step it with `advance`; expired leases are reaped lazily, by the
 //!   next access;
-//! - a change of a key ending in `leader`, `failover`, `initialize` or `config` bumps the
-//!   change counter that `MemoryDcs::changed` waits on.
+//! - a change of a key ending in `leader`, `failover`, `initialize` or `config`, and a member
+//!   key that appears or disappears, bump the change counter that `MemoryDcs::changed` waits on.
 //!
 //! It must stay a fake: no persistence, no I/O.
 
@@ -88,6 +88,7 @@ impl Store {
             return Err(LeaseNotFound);
         }
         self.revision += 1;
+        let existed = self.kvs.contains_key(key);
         let create_revision = self
             .kvs
             .get(key)
@@ -102,6 +103,9 @@ impl Store {
             },
         );
         self.touch(key);
+        if !existed && key.contains("/members/") {
+            self.dirty = true;
+        }
         Ok(())
     }
 
@@ -111,6 +115,9 @@ impl Store {
         }
         self.revision += 1;
         self.touch(key);
+        if key.contains("/members/") {
+            self.dirty = true;
+        }
         true
     }
 

@@ -130,11 +130,13 @@ async fn unreachable_member_fails_every_call_and_recovers() {
 }
 
 #[tokio::test]
-async fn changed_keeps_a_wake_up_that_arrives_between_calls_and_ignores_members() {
+async fn changed_keeps_a_wake_up_that_arrives_between_calls_and_ignores_member_updates() {
     let (_store, a, b) = pair(10);
     assert!(!woke(&a).await, "nothing happened yet");
     b.publish_member(&member("running")).await.unwrap();
-    assert!(!woke(&a).await, "member records are not relevant");
+    assert!(woke(&a).await, "a member that appears is relevant");
+    b.publish_member(&member("stopped")).await.unwrap();
+    assert!(!woke(&a).await, "updates of a member record are not");
     assert_eq!(b.acquire_leader().await.unwrap(), CasOutcome::Applied);
     // Nobody was waiting when the leader changed; the next call still sees it, once.
     assert!(woke(&a).await);
