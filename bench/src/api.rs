@@ -20,6 +20,9 @@ pub struct Opts {
     /// wrk connections.
     #[arg(long, default_value_t = 4)]
     pub connections: u32,
+    /// wrk threads (the load generator shares the machine's 2 cores with the agent).
+    #[arg(long, default_value_t = 2)]
+    pub threads: u32,
 }
 
 async fn running_cluster(name: &str) -> (TestCluster, String) {
@@ -40,7 +43,7 @@ async fn running_cluster(name: &str) -> (TestCluster, String) {
 fn wrk(url: &str, o: &Opts) -> anyhow::Result<(String, String, String)> {
     let out = Command::new("wrk")
         .args([
-            "-t2",
+            &format!("-t{}", o.threads),
             &format!("-c{}", o.connections),
             &format!("-d{}s", o.seconds),
             "--latency",
@@ -75,8 +78,8 @@ pub async fn primary_endpoint(o: Opts) -> anyhow::Result<()> {
     let url = format!("{}/primary", c.node(&leader).api_base());
     let (rps, p99, non2xx) = wrk(&url, &o)?;
     println!(
-        "\n## GET /primary on the leader (wrk -t2 -c{} -d{}s --latency)",
-        o.connections, o.seconds
+        "\n## GET /primary on the leader (wrk -t{} -c{} -d{}s --latency)",
+        o.threads, o.connections, o.seconds
     );
     println!("- {rps} requests/s, p99 {p99} (non-2xx: {non2xx})");
 

@@ -107,23 +107,41 @@ async fn health_handler<D: Dcs>(
         Err(e) => return error_response(StatusCode::BAD_REQUEST, e),
     };
     let now = tokio::time::Instant::now();
-    let snap = st.snapshot.borrow();
-    let code = health::health(endpoint, &q, &snap, now);
+    let (code, body) = {
+        let snap = st.snapshot.borrow();
+        (health::health(endpoint, &q, &snap, now), snap.patroni_json.clone())
+    };
     if method == Method::HEAD || method == Method::OPTIONS {
         return (code, Body::empty()).into_response();
     }
-    json_response(code, &method, &status::patroni(&snap))
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body),
+    )
+        .into_response()
 }
 
 async fn patroni_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Method) -> Response {
-    let snap = st.snapshot.borrow();
-    let running = matches!(snap.pg.state, crate::ha::PgState::Running(_));
-    let code = if running && snap.is_fresh(tokio::time::Instant::now()) {
-        StatusCode::OK
-    } else {
-        StatusCode::SERVICE_UNAVAILABLE
+    let (code, body) = {
+        let snap = st.snapshot.borrow();
+        let running = matches!(snap.pg.state, crate::ha::PgState::Running(_));
+        let code = if running && snap.is_fresh(tokio::time::Instant::now()) {
+            StatusCode::OK
+        } else {
+            StatusCode::SERVICE_UNAVAILABLE
+        };
+        (code, snap.patroni_json.clone())
     };
-    json_response(code, &method, &status::patroni(&snap))
+    if method == Method::HEAD || method == Method::OPTIONS {
+        return (code, Body::empty()).into_response();
+    }
+    (
+        code,
+        [(header::CONTENT_TYPE, "application/json")],
+        Body::from(body),
+    )
+        .into_response()
 }
 
 /// The snapshot with the cluster view refreshed from the watch cache when it is live (no etcd

@@ -530,7 +530,9 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             noloadbalance: self.cfg.tags.noloadbalance,
             nofailover: self.st.ha.nofailover,
             shutting_down: false,
-        };
+            patroni_json: axum::body::Bytes::new(),
+        }
+        .rendered();
         self.snapshot.send_replace(snap);
     }
 
@@ -544,6 +546,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             // Peers racing for the lease must not mistake us for a running primary, and
             // health checks must stop sending traffic here.
             s.state = "stopping".into();
+            s.render();
         });
     }
 
@@ -560,12 +563,16 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             s.role = "primary".into();
             s.state = "running".into();
             s.published_at = tokio::time::Instant::now();
+            s.render();
         });
     }
 
     async fn shutdown(&mut self) {
         let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
-        self.snapshot.send_modify(|s| s.shutting_down = true);
+        self.snapshot.send_modify(|s| {
+            s.shutting_down = true;
+            s.render();
+        });
         if let Some(j) = self.jobs.abort().await {
             info!(job = %j.kind, "cancelled job for shutdown");
         }

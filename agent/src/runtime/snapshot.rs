@@ -56,6 +56,9 @@ pub struct NodeSnapshot {
     pub nofailover: bool,
     /// The agent is shutting down.
     pub shutting_down: bool,
+    /// `GET /patroni`'s body for this snapshot, rendered once when published (health checks
+    /// answer with it without building JSON per request).
+    pub patroni_json: axum::body::Bytes,
 }
 
 impl NodeSnapshot {
@@ -86,7 +89,22 @@ impl NodeSnapshot {
             noloadbalance: false,
             nofailover: false,
             shutting_down: false,
+            patroni_json: axum::body::Bytes::from_static(b"{}"),
         }
+        .rendered()
+    }
+
+    /// This snapshot with `patroni_json` rendered from its fields.
+    pub fn rendered(mut self) -> Self {
+        self.render();
+        self
+    }
+
+    /// Re-renders `patroni_json` after a field changed.
+    pub fn render(&mut self) {
+        let body = serde_json::to_string(&crate::api::status::patroni(self))
+            .unwrap_or_else(|_| "{}".into());
+        self.patroni_json = axum::body::Bytes::from(body);
     }
 
     /// Whether this snapshot is recent enough to vouch for a role at `now`: published within
