@@ -152,8 +152,9 @@ done
 took=$(($(date +%s) - t_kill))
 m=$(members "$survivor")
 new_leader=$(leader_of "$m")
-[ -n "$new_leader" ] && [ "$new_leader" != "$killed" ] ||
-  fail "writes work again but hactl shows no new leader (leader: '${new_leader}')"
+if [ -z "$new_leader" ] || [ "$new_leader" = "$killed" ]; then
+  fail "writes work again but hactl shows no new leader (leader: '$new_leader')"
+fi
 [ "$(pg "$HAPG_PRIMARY_PORT" "select count(*) from smoke")" = 2 ] ||
   fail "the new primary does not have both rows"
 log "new leader $new_leader took writes ${took} s after the kill"
