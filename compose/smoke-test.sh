@@ -133,6 +133,8 @@ done
 [ "$(pg "$HAPG_REPLICAS_PORT" "select pg_is_in_recovery(), count(*) from smoke where id = 1")" = "t|1" ] ||
   fail "HAProxy :$HAPG_REPLICAS_PORT did not lead to a replica that has row 1"
 
+now=$(leader_of "$(members node1)")
+[ "$now" = "$leader" ] || fail "the leader moved from $leader to '$now' before the kill (nothing should have moved it)"
 cid=$("${dc[@]}" ps -q "$leader")
 [ -n "$cid" ] || fail "no container for $leader"
 log "docker kill $leader"
