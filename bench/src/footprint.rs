@@ -56,15 +56,39 @@ struct Window {
     rss_kib: Vec<u64>,
     cpu_per_min: Vec<f64>,
     etcd_per_sec: f64,
+    /// Messages per method in the window.
+    by_method: Vec<(String, u64)>,
+}
+
+const METHODS: [&str; 9] = [
+    "Range",
+    "Put",
+    "Txn",
+    "DeleteRange",
+    "LeaseGrant",
+    "LeaseKeepAlive",
+    "LeaseRevoke",
+    "Watch",
+    "LeaseTimeToLive",
+];
+
+async fn per_method(c: &TestCluster) -> Vec<u64> {
+    let text = c.etcd.metrics_text().await;
+    METHODS
+        .iter()
+        .map(|m| ha_tests::etcd::grpc_msgs_received(&text, Some(m)))
+        .collect()
 }
 
 async fn measure(c: &TestCluster, seconds: u64) -> Window {
     let pids: Vec<u32> = c.nodes.iter().filter_map(|n| n.pid()).collect();
     let before: Vec<(u64, f64)> = pids.iter().map(|p| proc_usage(*p)).collect();
     let msgs0 = c.etcd.grpc_msgs_received(None).await;
+    let m0 = per_method(c).await;
     let t0 = Instant::now();
     tokio::time::sleep(Duration::from_secs(seconds)).await;
     let msgs1 = c.etcd.grpc_msgs_received(None).await;
+    let m1 = per_method(c).await;
     let secs = t0.elapsed().as_secs_f64();
     let after: Vec<(u64, f64)> = pids.iter().map(|p| proc_usage(*p)).collect();
     Window {
@@ -76,6 +100,12 @@ async fn measure(c: &TestCluster, seconds: u64) -> Window {
             .collect(),
         // Minus the one metrics request per sample is not needed: /metrics is HTTP, not gRPC.
         etcd_per_sec: msgs1.saturating_sub(msgs0) as f64 / secs,
+        by_method: METHODS
+            .iter()
+            .zip(m0.iter().zip(&m1))
+            .map(|(m, (a, b))| (m.to_string(), b.saturating_sub(*a)))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
     }
 }
 
@@ -89,9 +119,15 @@ fn report(title: &str, w: &Window) {
             cpu
         );
     }
+    let methods: Vec<String> = w
+        .by_method
+        .iter()
+        .map(|(m, n)| format!("{m} {n}"))
+        .collect();
     println!(
-        "- etcd: {:.3} gRPC messages received per second (whole cluster)",
-        w.etcd_per_sec
+        "- etcd: {:.3} gRPC messages received per second (whole cluster; in the window: {})",
+        w.etcd_per_sec,
+        methods.join(", ")
     );
 }
 

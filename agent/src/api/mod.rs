@@ -109,7 +109,10 @@ async fn health_handler<D: Dcs>(
     let now = tokio::time::Instant::now();
     let (code, body) = {
         let snap = st.snapshot.borrow();
-        (health::health(endpoint, &q, &snap, now), snap.patroni_json.clone())
+        (
+            health::health(endpoint, &q, &snap, now),
+            snap.patroni_json.clone(),
+        )
     };
     if method == Method::HEAD || method == Method::OPTIONS {
         return (code, Body::empty()).into_response();

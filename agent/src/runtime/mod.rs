@@ -85,6 +85,7 @@ struct ShellState {
     dcs_last_seen: Option<u64>,
     pg_down_since: Option<Millis>,
     not_streaming_since: Option<Millis>,
+    member_lease_renewed_at: Option<Millis>,
     bootstrapping: bool,
     following: Option<MemberName>,
     last_job: Option<JobResult>,
@@ -151,6 +152,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 dcs_last_seen: None,
                 pg_down_since: None,
                 not_streaming_since: None,
+                member_lease_renewed_at: None,
                 bootstrapping: false,
                 following: None,
                 last_job: None,
@@ -211,6 +213,17 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         });
         if vacant {
             return loop_wait.min(Duration::from_millis(500));
+        }
+        // A replica that just started or was re-pointed and does not stream yet: look again
+        // in a second, so its record (and with it the leader's slot and the health checks)
+        // follows quickly. Bounded, so a replica whose leader is gone does not spin.
+        let now = self.clock.now();
+        if self
+            .st
+            .not_streaming_since
+            .is_some_and(|since| now.since(since) < Millis::secs(15))
+        {
+            return loop_wait.min(Duration::from_secs(1));
         }
         loop_wait
     }
@@ -329,14 +342,26 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         let outcome = self.execute(&decision, &obs).await;
         self.answer_request(&decision);
 
-        // Our lease also carries our member record; the leader's renewal already kept it.
+        // Our lease also carries our member record; the leader's renewal already kept it. A
+        // non-leader renews at most once per loop_wait, however often it cycles (one request
+        // per agent per loop_wait keeps an idle cluster cheap for etcd).
         let holds_key = leader.as_deref() == Some(self.cfg.name.as_str()) && !outcome.released;
-        if cluster.is_some() && !outcome.renewed && !holds_key {
+        let now = self.clock.now();
+        let due = self
+            .st
+            .member_lease_renewed_at
+            .is_none_or(|at| now.since(at) >= self.st.ha.loop_wait);
+        if outcome.renewed {
+            self.st.member_lease_renewed_at = Some(now);
+        } else if cluster.is_some() && !holds_key && due {
             match tokio::time::timeout(retry, self.dcs.keepalive()).await {
-                Ok(Ok(crate::dcs::CasOutcome::Applied)) => {}
+                Ok(Ok(crate::dcs::CasOutcome::Applied)) => {
+                    self.st.member_lease_renewed_at = Some(now);
+                }
                 Ok(Ok(crate::dcs::CasOutcome::Lost)) => {
                     // A new lease: our member key vanished with the old one.
                     self.st.published_member = None;
+                    self.st.member_lease_renewed_at = Some(now);
                 }
                 Ok(Err(e)) => warn!("lease keepalive failed: {e}"),
                 Err(_) => warn!("lease keepalive timed out"),
