@@ -247,12 +247,31 @@ async fn watch_wakes_changed_on_leader_deletion_and_cluster_reads_cost_no_range(
     assert_eq!(a.cluster().await.unwrap().leader, None);
     assert_eq!(etcd.grpc_msgs_received(Some("Range")).await, ranges);
 
-    tracing::info!("--- a member update is not a relevant change");
+    tracing::info!("--- a member that appears is a relevant change, its updates are not");
     b.publish_member(&member("pg2")).await.unwrap();
     eventually(
         "cache shows pg2's record",
         Duration::from_secs(5),
         || async { a.cluster().await.unwrap().member("pg2").is_some() },
+    )
+    .await;
+    assert!(
+        timeout(Duration::from_secs(2), a.changed()).await.is_ok(),
+        "a new member wakes the loop (the leader creates its slot)"
+    );
+    let mut updated = member("pg2");
+    updated.state = "stopped".into();
+    b.publish_member(&updated).await.unwrap();
+    eventually(
+        "cache shows pg2's updated record",
+        Duration::from_secs(5),
+        || async {
+            a.cluster()
+                .await
+                .unwrap()
+                .member("pg2")
+                .is_some_and(|m| m.record.state == "stopped")
+        },
     )
     .await;
     assert!(
