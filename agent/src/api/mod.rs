@@ -5,9 +5,12 @@
 //! GET, HEAD and OPTIONS are served on every health endpoint; HEAD and OPTIONS carry no body.
 
 pub mod auth;
+pub mod config_edit;
 pub mod control;
+pub mod handover;
 pub mod health;
 pub mod metrics;
+mod request;
 pub mod status;
 #[cfg(test)]
 mod tests;
@@ -55,15 +58,15 @@ pub fn router<D: Dcs>(state: ApiState<D>) -> Router {
         .route(
             "/config",
             on(methods, config_handler::<D>)
-                .patch(control::patch_config::<D>)
-                .put(control::put_config::<D>),
+                .patch(config_edit::patch_config::<D>)
+                .put(config_edit::put_config::<D>),
         )
         .route("/metrics", on(methods, metrics_handler::<D>))
         .route(
             "/switchover",
-            post(control::switchover::<D>).delete(control::delete_switchover::<D>),
+            post(handover::switchover::<D>).delete(handover::delete_switchover::<D>),
         )
-        .route("/failover", post(control::failover::<D>))
+        .route("/failover", post(handover::failover::<D>))
         .route("/restart", post(control::restart::<D>))
         .route("/reinitialize", post(control::reinitialize::<D>))
         .route("/reload", post(control::reload::<D>))

@@ -16,9 +16,13 @@
 //! leader key so a replica takes over at once, then revoke our lease. In maintenance mode
 //! PostgreSQL is left running, as Patroni does.
 
+mod config;
 mod execute;
 mod jobs;
 mod member;
+mod publish;
+mod requests;
+mod shutdown;
 pub mod snapshot;
 #[cfg(test)]
 mod tests;
@@ -39,7 +43,7 @@ use crate::ha::{
     PgState,
 };
 use crate::peers::PeerClient;
-use crate::pg::{PgSettings, PgStatus, Postgres};
+use crate::pg::{PgSettings, Postgres};
 
 use jobs::Jobs;
 pub use snapshot::NodeSnapshot;
@@ -228,21 +232,6 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         loop_wait
     }
 
-    async fn accept_request(&mut self, req: ApiRequest) {
-        if req.what == ApiWhat::Reload {
-            let r = self.reload_config().await;
-            let _ = req.reply.send(r);
-            return;
-        }
-        if self.st.request.is_some() || self.st.awaiting_job.is_some() {
-            let _ = req
-                .reply
-                .send(Err("another restart or reinitialize is in progress".into()));
-            return;
-        }
-        self.st.request = Some(req);
-    }
-
     /// One cycle. Returns the decision and whether to run again right away.
     async fn cycle(&mut self) -> (Decision, bool) {
         self.st.cycle += 1;
@@ -378,43 +367,6 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         (decision, outcome.rerun)
     }
 
-    /// Reads the cluster's dynamic configuration and applies changes: HA timing, lease TTL,
-    /// PostgreSQL parameters (reloaded at once when PostgreSQL runs).
-    async fn apply_dynamic(&mut self, cluster: &Cluster) {
-        let rev = cluster.config.as_ref().map(|c| c.revision);
-        if rev == self.st.dynamic_revision && rev.is_some() {
-            return;
-        }
-        let dynamic = match &cluster.config {
-            Some(c) => {
-                let (d, warnings) = DynamicConfig::from_json(&c.value);
-                for w in warnings {
-                    warn!("cluster config: {}", w.0);
-                }
-                d
-            }
-            None => self.cfg.initial_dynamic(),
-        };
-        self.st.dynamic_revision = rev;
-        if dynamic == self.st.dynamic {
-            return;
-        }
-        let ha = self.cfg.ha_config(&dynamic);
-        if ha.ttl != self.st.ha.ttl {
-            self.dcs.set_ttl(ha.ttl.0 / 1000);
-        }
-        let settings = self.cfg.pg_settings(&dynamic);
-        if settings != self.st.pg_settings {
-            info!("cluster configuration changed; reloading PostgreSQL settings");
-            if let Err(e) = self.pg.reload(settings.parameters.clone()).await {
-                warn!("reloading PostgreSQL after a configuration change failed: {e}");
-            }
-            self.st.pg_settings = settings;
-        }
-        self.st.ha = ha;
-        self.st.dynamic = dynamic;
-    }
-
     async fn reap_job(&mut self) {
         let now = self.clock.now();
         if let Some((result, err)) = self.jobs.reap(now) {
@@ -433,206 +385,5 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             }
             self.st.last_job = Some(result);
         }
-    }
-
-    /// A pending API request the decision did not act on is refused with the reason.
-    fn answer_request(&mut self, decision: &Decision) {
-        let Some(req) = self.st.request.take() else {
-            return;
-        };
-        let acted = decision.actions.iter().any(|a| {
-            matches!(
-                (a, req.what),
-                (ha::Action::Restart, ApiWhat::Restart)
-                    | (ha::Action::Reinitialize { .. }, ApiWhat::Reinitialize)
-            )
-        });
-        match (acted, req.what) {
-            (true, ApiWhat::Reinitialize) => {
-                let _ = req.reply.send(Ok("reinitialize started".into()));
-            }
-            (true, _) if self.jobs.running().is_some() => self.st.awaiting_job = Some(req),
-            _ => {
-                let _ = req
-                    .reply
-                    .send(Err(format!("not possible now: {}", decision.reason)));
-            }
-        }
-    }
-
-    /// Re-reads the configuration file (`POST /reload`, SIGHUP) and applies what can change
-    /// at run time: PostgreSQL parameters, tags, timing defaults. An invalid file is refused
-    /// and the running configuration kept.
-    async fn reload_config(&mut self) -> Result<String, String> {
-        let (cfg, warnings) = Config::load(&self.cfg.path).map_err(|e| e.to_string())?;
-        for w in warnings {
-            warn!("{}", w.0);
-        }
-        if cfg.name != self.cfg.name || cfg.scope != self.cfg.scope {
-            return Err("name and scope cannot change while the agent runs".into());
-        }
-        self.cfg = Arc::new(cfg);
-        self.st.ha = self.cfg.ha_config(&self.st.dynamic);
-        let settings = self.cfg.pg_settings(&self.st.dynamic);
-        if settings != self.st.pg_settings {
-            self.pg
-                .reload(settings.parameters.clone())
-                .await
-                .map_err(|e| format!("reloading PostgreSQL: {e}"))?;
-            self.st.pg_settings = settings;
-        }
-        self.st.published_member = None;
-        info!("configuration reloaded from {}", self.cfg.path.display());
-        Ok("reloaded".into())
-    }
-
-    /// Writes our member record (when changed), the leader's `status` (when its position
-    /// changed) and the snapshot for the API.
-    async fn publish(&mut self, pg: &PgStatus, decision: &Decision, dcs_up: bool, leader: bool) {
-        let job = self.jobs.running().map(|j| j.kind);
-        let (role, state) = member::role_and_state(pg, job, &self.st.last_role);
-        self.st.last_role = role.clone();
-        let tags: serde_json::Map<String, serde_json::Value> =
-            self.cfg.tags.raw.clone().into_iter().collect();
-        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
-        if dcs_up {
-            let rec = member::record(
-                &self.cfg.conn_url(),
-                &self.cfg.api_url(),
-                &role,
-                &state,
-                pg,
-                &tags,
-                self.st.ha.pause,
-            );
-            if self.st.published_member.as_ref() != Some(&rec) {
-                match tokio::time::timeout(retry, self.dcs.publish_member(&rec)).await {
-                    Ok(Ok(())) => self.st.published_member = Some(rec),
-                    Ok(Err(e)) => warn!("publishing our member record failed: {e}"),
-                    Err(_) => warn!("publishing our member record timed out"),
-                }
-            }
-            if leader && let PgState::Running(r) = &pg.state {
-                let status = StatusRecord {
-                    optime: r.lsn.0,
-                    slots: BTreeMap::new(),
-                    retain_slots: self
-                        .st
-                        .slots_applied
-                        .iter()
-                        .flatten()
-                        .map(|m| crate::pg::slot_name(m.as_str()))
-                        .collect(),
-                };
-                if self.st.published_status.as_ref() != Some(&status) {
-                    match tokio::time::timeout(retry, self.dcs.write_status(&status)).await {
-                        Ok(Ok(())) => self.st.published_status = Some(status),
-                        Ok(Err(e)) => warn!("writing the status key failed: {e}"),
-                        Err(_) => warn!("writing the status key timed out"),
-                    }
-                }
-            }
-        }
-        let snap = NodeSnapshot {
-            member: self.cfg.name.clone(),
-            scope: self.cfg.scope.clone(),
-            cycle: self.st.cycle,
-            published_at: tokio::time::Instant::now(),
-            pg: pg.clone(),
-            role,
-            state,
-            holds_leader_key: leader,
-            lease_valid_until: self.st.lease_valid_until.map(|m| self.clock.instant(m)),
-            demoting: self.st.demoting,
-            cluster: self.st.cluster.clone(),
-            dcs_last_seen: self.st.dcs_last_seen,
-            dcs_unreachable: !dcs_up,
-            ha: self.st.ha.clone(),
-            dynamic: self.st.dynamic.clone(),
-            reason: decision.reason.to_string(),
-            job,
-            tags,
-            noloadbalance: self.cfg.tags.noloadbalance,
-            nofailover: self.st.ha.nofailover,
-            shutting_down: false,
-            patroni_json: axum::body::Bytes::new(),
-        }
-        .rendered();
-        self.snapshot.send_replace(snap);
-    }
-
-    /// Marks the published state as demoting before PostgreSQL is stopped, so health checks
-    /// move traffic away at once.
-    fn announce_demotion(&mut self) {
-        self.st.demoting = true;
-        self.snapshot.send_modify(|s| {
-            s.demoting = true;
-            s.holds_leader_key = false;
-            // Peers racing for the lease must not mistake us for a running primary, and
-            // health checks must stop sending traffic here.
-            s.state = "stopping".into();
-            s.render();
-        });
-    }
-
-    /// Publishes the promoted state at once, before the rest of the batch (history, slots,
-    /// member record): health checks send writes here as soon as PostgreSQL takes them.
-    async fn announce_promotion(&mut self) {
-        let pg = self.pg.status().await;
-        let lease = self.st.lease_valid_until.map(|m| self.clock.instant(m));
-        self.snapshot.send_modify(|s| {
-            s.pg = pg;
-            s.holds_leader_key = true;
-            s.lease_valid_until = lease;
-            s.demoting = false;
-            s.role = "primary".into();
-            s.state = "running".into();
-            s.published_at = tokio::time::Instant::now();
-            s.render();
-        });
-    }
-
-    async fn shutdown(&mut self) {
-        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
-        self.snapshot.send_modify(|s| {
-            s.shutting_down = true;
-            s.render();
-        });
-        if let Some(j) = self.jobs.abort().await {
-            info!(job = %j.kind, "cancelled job for shutdown");
-        }
-        let leader = self
-            .st
-            .cluster
-            .as_ref()
-            .and_then(|c| c.leader_name().map(str::to_string))
-            .as_deref()
-            == Some(self.cfg.name.as_str());
-        if self.st.ha.pause {
-            info!("maintenance mode: leaving PostgreSQL running");
-        } else {
-            self.announce_demotion();
-            let mode = if leader {
-                ha::StopMode::Graceful
-            } else {
-                ha::StopMode::Fast
-            };
-            if let Err(e) = self.pg.stop(mode).await {
-                tracing::error!("stopping PostgreSQL failed: {e}");
-            }
-            if leader {
-                match tokio::time::timeout(retry, self.dcs.release_leader()).await {
-                    Ok(Ok(o)) => info!(outcome = ?o, "released the leader key"),
-                    Ok(Err(e)) => warn!("releasing the leader key failed: {e}"),
-                    Err(_) => warn!("releasing the leader key timed out"),
-                }
-            }
-        }
-        match tokio::time::timeout(retry, self.dcs.revoke_lease()).await {
-            Ok(Ok(())) => {}
-            Ok(Err(e)) => warn!("revoking our lease failed: {e}"),
-            Err(_) => warn!("revoking our lease timed out"),
-        }
-        info!("stopped");
     }
 }
