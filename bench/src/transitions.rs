@@ -85,6 +85,12 @@ pub async fn failover(o: Opts) -> anyhow::Result<()> {
         let w = Writer::start(hp, Duration::from_millis(10)).await;
         w.wait_for_ack_from(c.node(&leader).pg_port, Duration::from_secs(30))
             .await;
+        // Kill at a random point of the leader's renewal cycle (as a real crash would), not in
+        // lockstep with it: the remaining lease at the kill is what a failover waits for.
+        let jitter_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| u64::from(d.subsec_nanos()) % (o.loop_wait * 1000));
+        tokio::time::sleep(Duration::from_millis(jitter_ms)).await;
         let deleted = watch_leader_deletion(&c).await;
         let t_kill = Instant::now();
         c.node_mut(&leader).kill_node().await;

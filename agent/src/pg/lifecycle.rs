@@ -308,6 +308,9 @@ impl LocalPostgres {
 
     pub(super) async fn do_stop(&self, mode: StopMode, fire: bool) -> Result<()> {
         let s = self.settings();
+        // What the data directory holds may change before the next start (rewind, clone).
+        self.streamed_timeline
+            .store(0, std::sync::atomic::Ordering::Relaxed);
         if postmaster::running(&s.data_dir).is_none() {
             return Ok(());
         }

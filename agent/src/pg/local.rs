@@ -45,6 +45,10 @@ pub struct LocalPostgres {
     last_problem: Mutex<Option<String>>,
     /// pg_controldata's answer, keyed by pg_control's modification time.
     stopped_cache: Mutex<Option<(SystemTime, StoppedPg)>>,
+    /// The timeline this replica last streamed on, since PostgreSQL was last started: while
+    /// the WAL receiver is down (its leader died) the receiver no longer says, and
+    /// pg_control's checkpoint timeline can still be one from before a promotion it followed.
+    pub(super) streamed_timeline: std::sync::atomic::AtomicU32,
 }
 
 /// Locks a std mutex, ignoring poisoning (the data is plain values).
@@ -66,6 +70,7 @@ impl LocalPostgres {
             session: tokio::sync::Mutex::new(None),
             last_problem: Mutex::new(None),
             stopped_cache: Mutex::new(None),
+            streamed_timeline: std::sync::atomic::AtomicU32::new(0),
         }
     }
 
@@ -287,13 +292,38 @@ impl LocalPostgres {
     }
 }
 
+impl LocalPostgres {
+    /// A streaming replica's timeline is remembered; a replica that stopped streaming reports
+    /// at least that timeline (never the stale checkpoint timeline, which would make it look
+    /// diverged from its own leader).
+    fn remember_timeline(&self, st: &mut PgStatus) {
+        use std::sync::atomic::Ordering;
+        let PgState::Running(r) = &mut st.state else {
+            return;
+        };
+        if r.role != crate::ha::PgRole::Replica {
+            return;
+        }
+        if r.streaming {
+            self.streamed_timeline.store(r.timeline, Ordering::Relaxed);
+        } else {
+            r.timeline = r
+                .timeline
+                .max(self.streamed_timeline.load(Ordering::Relaxed));
+        }
+    }
+}
+
 impl Postgres for LocalPostgres {
     #[tracing::instrument(level = "debug", skip_all, fields(member = %self.member()))]
     async fn status(&self) -> PgStatus {
         // The inner budget bounds the query; this one also bounds pg_controldata.
         let limit = STATUS_BUDGET + Duration::from_millis(500);
         match tokio::time::timeout(limit, self.observe()).await {
-            Ok(st) => st,
+            Ok(mut st) => {
+                self.remember_timeline(&mut st);
+                st
+            }
             Err(_) => {
                 self.note_problem(Some("status did not finish in time".into()));
                 PgStatus {
