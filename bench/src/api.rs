@@ -6,8 +6,7 @@ use std::time::Duration;
 
 use clap::Args;
 use ha_tests::cluster::{Opts as ClusterOpts, TestCluster};
-use ha_tests::procs::{signal, workspace_root};
-use nix::sys::signal::Signal;
+use ha_tests::procs::workspace_root;
 
 use crate::stats::command;
 
@@ -84,29 +83,9 @@ pub async fn primary_endpoint(o: Opts) -> anyhow::Result<()> {
     println!("- {rps} requests/s, p99 {p99} (non-2xx: {non2xx})");
 
     // Freeze the leader's PostgreSQL (postmaster and every child).
-    let pm = c.node(&leader).postmaster_pid().expect("postmaster");
-    let mut frozen = vec![pm];
-    for e in std::fs::read_dir("/proc")?.flatten() {
-        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pm) {
-            frozen.push(pid);
-        }
-    }
-    for p in &frozen {
-        signal(*p, Signal::SIGSTOP);
-    }
+    let frozen = c.node(&leader).freeze_postgres();
     let (rps2, p99b, non2xx2) = wrk(&url, &o)?;
-    for p in &frozen {
-        signal(*p, Signal::SIGCONT);
-    }
+    ha_tests::agent::AgentProc::thaw_postgres(&frozen);
     println!(
         "- while PostgreSQL is SIGSTOPped: {rps2} requests/s, p99 {p99b} (non-2xx: {non2xx2}; the agent answers 503 once it sees PostgreSQL not answering)"
     );

@@ -40,11 +40,7 @@ async fn cluster(name: &str, o: &Opts) -> TestCluster {
 
 /// Waits for a healthy cluster with HAProxy routing to its leader; returns the leader.
 async fn settled(c: &TestCluster) -> String {
-    let leader = c.wait_for_leader(Duration::from_secs(120)).await;
-    let rs = c.others(&[&leader]);
-    let rs: Vec<&str> = rs.iter().map(String::as_str).collect();
-    c.wait_streaming(&leader, &rs, Duration::from_secs(120))
-        .await;
+    let leader = c.wait_healthy(Duration::from_secs(120)).await;
     c.haproxy
         .as_ref()
         .expect("haproxy")

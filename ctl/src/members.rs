@@ -11,17 +11,11 @@
 
 use std::collections::BTreeMap;
 
-use ha_agent::api::status::leader_position;
 use ha_agent::dcs::Cluster;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 
 use crate::dcs::dynamic;
 use crate::table::Align;
-
-/// `X/X`, PostgreSQL's LSN text.
-pub fn format_lsn(lsn: u64) -> String {
-    format!("{:X}/{:X}", lsn >> 32, lsn & 0xFFFF_FFFF)
-}
 
 /// Bytes to whole MB, rounded half to even (Python's `round(b / 1024 / 1024)`).
 pub fn lag_mb(bytes: u64) -> u64 {
@@ -34,75 +28,10 @@ pub fn lag_mb(bytes: u64) -> u64 {
     }
 }
 
-/// One member as patronictl's `cluster_as_json` describes it.
+/// One member as patronictl's `cluster_as_json` describes it (the agent's `GET /cluster`
+/// uses the same function, so both always agree).
 pub fn member_json(c: &Cluster, name: &str) -> Option<Map<String, Value>> {
-    let m = c.member(name)?;
-    let r = &m.record;
-    let is_leader = c.leader_name() == Some(name);
-    let dc = dynamic(c);
-    let sync_mode = dc
-        .raw
-        .get("synchronous_mode")
-        .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("quorum"));
-    let in_sync = c
-        .sync
-        .as_ref()
-        .and_then(|s| s.value.sync_standby.clone())
-        .is_some_and(|s| s.split(',').any(|x| x.trim() == name));
-    let role = if is_leader {
-        if r.normalized_role() == "standby_leader" {
-            "standby_leader"
-        } else {
-            "leader"
-        }
-    } else if sync_mode && in_sync {
-        "sync_standby"
-    } else {
-        "replica"
-    };
-    let state = match (&r.replication_state, is_leader) {
-        (Some(rs), false) if !rs.is_empty() => rs.clone(),
-        _ => r.state.clone(),
-    };
-    let mut o = Map::new();
-    o.insert("name".into(), name.into());
-    o.insert("role".into(), role.into());
-    o.insert("state".into(), state.into());
-    o.insert("api_url".into(), r.api_url.clone().into());
-    if let Some(t) = r.conn_target() {
-        o.insert("host".into(), t.host.into());
-        o.insert("port".into(), t.port.into());
-    }
-    if let Some(tl) = r.timeline {
-        o.insert("timeline".into(), tl.into());
-    }
-    if r.pending_restart {
-        o.insert("pending_restart".into(), true.into());
-    }
-    if !r.tags.is_empty() {
-        o.insert("tags".into(), json!(r.tags));
-    }
-    if !is_leader {
-        let cluster_lsn = leader_position(c).unwrap_or(0);
-        for (prefix, lsn) in [
-            ("receive_", r.receive_lsn),
-            ("replay_", r.replay_lsn),
-            ("", r.xlog_location),
-        ] {
-            let (lsn_key, lag_key) = (format!("{prefix}lsn"), format!("{prefix}lag"));
-            match lsn.filter(|l| *l != 0) {
-                None => {
-                    o.insert(lsn_key, "unknown".into());
-                    o.insert(lag_key, "unknown".into());
-                }
-                Some(l) => {
-                    o.insert(lag_key, cluster_lsn.saturating_sub(l).into());
-                    o.insert(lsn_key, format_lsn(l).into());
-                }
-            }
-        }
-    }
-    Some(o)
+    ha_agent::api::status::cluster_member(c, name)
 }
 
 /// Everything `list` shows about one cluster.
@@ -394,8 +323,8 @@ mod tests {
 
     #[test]
     fn lsn_text() {
-        assert_eq!(format_lsn(69_888_624), "0/42A6A70");
-        assert_eq!(format_lsn((3 << 32) + 255), "3/FF");
+        assert_eq!(ha_agent::ha::Lsn(69_888_624).to_string(), "0/42A6A70");
+        assert_eq!(ha_agent::ha::Lsn((3 << 32) + 255).to_string(), "3/FF");
     }
 
     #[test]

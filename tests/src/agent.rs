@@ -269,6 +269,40 @@ tags:
         }
     }
 
+    /// SIGSTOPs the postmaster and every process it started (a hung PostgreSQL); returns the
+    /// pids for `thaw_postgres`.
+    pub fn freeze_postgres(&self) -> Vec<u32> {
+        let Some(pm) = self.postmaster_pid() else {
+            return Vec::new();
+        };
+        let mut pids = vec![pm];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit(')')
+                .next()
+                .and_then(|r| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(pm) {
+                pids.push(pid);
+            }
+        }
+        for p in &pids {
+            signal(*p, Signal::SIGSTOP);
+        }
+        pids
+    }
+
+    /// SIGCONTs what `freeze_postgres` stopped.
+    pub fn thaw_postgres(pids: &[u32]) {
+        for p in pids {
+            signal(*p, Signal::SIGCONT);
+        }
+    }
+
     /// kill -9 of the postmaster only (the agent lives on).
     pub fn kill_postmaster(&self) -> Option<u32> {
         let pm = self.postmaster_pid()?;

@@ -220,6 +220,16 @@ impl TestCluster {
         .await
     }
 
+    /// Waits for a writable leader and every other member streaming from it; returns the
+    /// leader. `timeout` applies to each of the two waits.
+    pub async fn wait_healthy(&self, timeout: Duration) -> String {
+        let leader = self.wait_for_leader(timeout).await;
+        let replicas = self.others(&[&leader]);
+        let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
+        self.wait_streaming(&leader, &rs, timeout).await;
+        leader
+    }
+
     /// Waits until each of `replicas` streams from `leader`: the leader's `pg_stat_replication`
     /// lists it as streaming and the replica's own WAL receiver streams from the leader's port.
     /// (Checking the leader alone is not enough: pg_basebackup's WAL stream shows up there under

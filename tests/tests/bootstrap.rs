@@ -14,11 +14,8 @@ async fn three_empty_nodes_become_one_leader_and_two_streaming_replicas() {
     let c = TestCluster::start("bootstrap", Opts::default()).await;
 
     info!("--- exactly one leader, two replicas streaming from it");
-    let leader = c.wait_for_leader(Duration::from_secs(90)).await;
+    let leader = c.wait_healthy(Duration::from_secs(90)).await;
     let replicas = c.others(&[&leader]);
-    let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
-    c.wait_streaming(&leader, &rs, Duration::from_secs(90))
-        .await;
     let mut writable = Vec::new();
     for n in &c.nodes {
         if c.is_writable(&n.name).await {

@@ -64,11 +64,7 @@ fn last_writes(log: &Log) -> BTreeMap<String, Instant> {
 async fn leader_demotes_before_its_lease_expires_when_etcd_freezes() {
     init_tracing();
     let c = TestCluster::start("dcs_etcd_frozen", Opts::default()).await;
-    let leader = c.wait_for_leader(Duration::from_secs(90)).await;
-    let rs: Vec<String> = c.others(&[&leader]);
-    let rs: Vec<&str> = rs.iter().map(String::as_str).collect();
-    c.wait_streaming(&leader, &rs, Duration::from_secs(90))
-        .await;
+    let leader = c.wait_healthy(Duration::from_secs(90)).await;
     c.node(&leader).client().await.unwrap()
         .batch_execute("create table probe (id bigserial primary key, node text, at timestamptz default now())")
         .await
@@ -127,10 +123,7 @@ async fn isolated_leader_stops_writes_before_a_new_leader_starts() {
         ..Opts::default()
     };
     let c = TestCluster::start("dcs_leader_isolated", opts).await;
-    let old = c.wait_for_leader(Duration::from_secs(90)).await;
-    let rs: Vec<String> = c.others(&[&old]);
-    let rs: Vec<&str> = rs.iter().map(String::as_str).collect();
-    c.wait_streaming(&old, &rs, Duration::from_secs(90)).await;
+    let old = c.wait_healthy(Duration::from_secs(90)).await;
     c.node(&old).client().await.unwrap()
         .batch_execute("create table probe (id bigserial primary key, node text, at timestamptz default now())")
         .await

@@ -20,10 +20,8 @@ async fn rows(c: &TestCluster, node: &str) -> Option<Vec<i32>> {
 async fn killed_leader_is_replaced_and_rejoins_as_replica() {
     init_tracing();
     let mut c = TestCluster::start("failover_kill", Opts::default()).await;
-    let old = c.wait_for_leader(Duration::from_secs(90)).await;
+    let old = c.wait_healthy(Duration::from_secs(90)).await;
     let replicas = c.others(&[&old]);
-    let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
-    c.wait_streaming(&old, &rs, Duration::from_secs(90)).await;
 
     info!("--- rows written on the leader and replicated");
     let l = c.node(&old).client().await.unwrap();
@@ -124,10 +122,8 @@ async fn killed_leader_is_replaced_and_rejoins_as_replica() {
 async fn killed_leader_with_unreplicated_writes_is_rewound() {
     init_tracing();
     let mut c = TestCluster::start("failover_rewind", Opts::default()).await;
-    let old = c.wait_for_leader(Duration::from_secs(90)).await;
+    let old = c.wait_healthy(Duration::from_secs(90)).await;
     let replicas = c.others(&[&old]);
-    let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
-    c.wait_streaming(&old, &rs, Duration::from_secs(90)).await;
     let l = c.node(&old).client().await.unwrap();
     l.batch_execute("create table t (id int primary key); insert into t values (1)")
         .await

@@ -20,11 +20,8 @@ async fn healthy(test: &str) -> (TestCluster, String, Vec<String>) {
 
 async fn healthy_with(test: &str, opts: Opts) -> (TestCluster, String, Vec<String>) {
     let c = TestCluster::start(test, opts).await;
-    let leader = c.wait_for_leader(Duration::from_secs(90)).await;
+    let leader = c.wait_healthy(Duration::from_secs(90)).await;
     let replicas = c.others(&[&leader]);
-    let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
-    c.wait_streaming(&leader, &rs, Duration::from_secs(90))
-        .await;
     // pg_basebackup's WAL stream also shows as `streaming` in pg_stat_replication: wait for
     // the member records (what hactl and the agents' checks read) too.
     wait_listed(&c, &leader).await;

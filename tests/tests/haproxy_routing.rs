@@ -17,11 +17,7 @@ async fn cluster_with_haproxy(test: &str) -> (TestCluster, String) {
         ..Opts::default()
     };
     let c = TestCluster::start(test, opts).await;
-    let leader = c.wait_for_leader(Duration::from_secs(90)).await;
-    let rs = c.others(&[&leader]);
-    let rs: Vec<&str> = rs.iter().map(String::as_str).collect();
-    c.wait_streaming(&leader, &rs, Duration::from_secs(90))
-        .await;
+    let leader = c.wait_healthy(Duration::from_secs(90)).await;
     c.haproxy
         .as_ref()
         .unwrap()

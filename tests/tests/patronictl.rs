@@ -55,11 +55,8 @@ async fn patronictl_lists_switches_over_and_pauses_an_hapg_cluster() {
     info!(bin = %bin.display(), "patronictl ready");
 
     let c = TestCluster::start("patronictl", Opts::default()).await;
-    let leader = c.wait_for_leader(Duration::from_secs(90)).await;
+    let leader = c.wait_healthy(Duration::from_secs(90)).await;
     let replicas = c.others(&[&leader]);
-    let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
-    c.wait_streaming(&leader, &rs, Duration::from_secs(90))
-        .await;
     wait_for(
         "member records streaming",
         Duration::from_secs(60),

@@ -11,11 +11,8 @@ use tracing::info;
 async fn postgres_killed_under_the_leader_is_restarted_in_place() {
     init_tracing();
     let c = TestCluster::start("pg_crash", Opts::default()).await;
-    let leader = c.wait_for_leader(Duration::from_secs(90)).await;
+    let leader = c.wait_healthy(Duration::from_secs(90)).await;
     let replicas = c.others(&[&leader]);
-    let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
-    c.wait_streaming(&leader, &rs, Duration::from_secs(90))
-        .await;
 
     info!("--- kill -9 of the leader's postmaster");
     let old_pm = c.node(&leader).kill_postmaster().expect("postmaster runs");
@@ -33,6 +30,7 @@ async fn postgres_killed_under_the_leader_is_restarted_in_place() {
     for r in &replicas {
         assert!(!c.is_writable(r).await, "{r} stays a replica");
     }
+    let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
     c.wait_streaming(&leader, &rs, Duration::from_secs(60))
         .await;
 }

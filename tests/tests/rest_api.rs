@@ -7,8 +7,7 @@ use std::time::{Duration, Instant};
 
 use ha_tests::agent::{ClusterSettings, http};
 use ha_tests::cluster::{Opts, TestCluster};
-use ha_tests::procs::{init_tracing, signal, wait_for};
-use nix::sys::signal::Signal;
+use ha_tests::procs::{init_tracing, wait_for};
 use reqwest::Method;
 use tracing::info;
 
@@ -39,11 +38,8 @@ async fn cluster(test: &str) -> (TestCluster, String, Vec<String>) {
         ..Opts::default()
     };
     let c = TestCluster::start(test, opts).await;
-    let leader = c.wait_for_leader(Duration::from_secs(90)).await;
+    let leader = c.wait_healthy(Duration::from_secs(90)).await;
     let replicas = c.others(&[&leader]);
-    let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
-    c.wait_streaming(&leader, &rs, Duration::from_secs(90))
-        .await;
     // Let every agent publish a cycle that sees the streaming replicas.
     wait_for(
         "replicas report streaming",
@@ -328,25 +324,8 @@ async fn health_checks_stay_fast_while_postgres_is_frozen() {
     let base = node.api_base();
 
     info!("--- SIGSTOP the replica's postmaster and all its processes");
-    let pm = node.postmaster_pid().unwrap();
-    let mut frozen = vec![pm];
-    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
-        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
-            continue;
-        };
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-        let ppid = stat
-            .rsplit(')')
-            .next()
-            .and_then(|r| r.split_whitespace().nth(1))
-            .and_then(|p| p.parse::<u32>().ok());
-        if ppid == Some(pm) {
-            frozen.push(pid);
-        }
-    }
-    for p in &frozen {
-        signal(*p, Signal::SIGSTOP);
-    }
+    let frozen = node.freeze_postgres();
+    assert!(!frozen.is_empty(), "PostgreSQL runs");
 
     info!("--- health checks keep answering in a few ms");
     let deadline = Instant::now() + Duration::from_secs(c.settings.ttl + 5);
@@ -382,9 +361,7 @@ async fn health_checks_stay_fast_while_postgres_is_frozen() {
         "the leader is unaffected"
     );
 
-    for p in &frozen {
-        signal(*p, Signal::SIGCONT);
-    }
+    ha_tests::agent::AgentProc::thaw_postgres(&frozen);
     wait_for(
         "the replica healthy again",
         Duration::from_secs(30),

@@ -12,10 +12,7 @@ use tracing::info;
 async fn sigterm_to_the_leader_hands_over_before_ttl() {
     init_tracing();
     let mut c = TestCluster::start("shutdown_sigterm", Opts::default()).await;
-    let old = c.wait_for_leader(Duration::from_secs(90)).await;
-    let replicas = c.others(&[&old]);
-    let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
-    c.wait_streaming(&old, &rs, Duration::from_secs(90)).await;
+    let old = c.wait_healthy(Duration::from_secs(90)).await;
 
     info!("--- SIGTERM to the leader's agent");
     let t0 = Instant::now();

@@ -112,12 +112,20 @@ pub fn leader_position(c: &Cluster) -> Option<u64> {
     from_status.into_iter().chain(from_leader).max()
 }
 
-/// One member as `GET /cluster` and `hactl list` show it (Patroni's fields).
-pub fn cluster_member(c: &Cluster, name: &str) -> Option<Value> {
+/// One member as Patroni's `cluster_as_json` describes it, for `GET /cluster` and `hactl list`:
+/// role `leader`/`standby_leader`/`sync_standby`/`replica`; state the replica's
+/// `replication_state` when it has one (`streaming`), else the record's `state`; LSNs as `X/X`
+/// and lags in bytes behind the leader's last position (`unknown` when a replica reports none).
+pub fn cluster_member(c: &Cluster, name: &str) -> Option<Map<String, Value>> {
     let m = c.member(name)?;
     let r = &m.record;
     let is_leader = c.leader_name() == Some(name);
-    let sync = c
+    let sync_mode = c
+        .config
+        .as_ref()
+        .and_then(|cfg| cfg.value.get("synchronous_mode"))
+        .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("quorum"));
+    let in_sync = c
         .sync
         .as_ref()
         .and_then(|s| s.value.sync_standby.clone())
@@ -128,18 +136,14 @@ pub fn cluster_member(c: &Cluster, name: &str) -> Option<Value> {
         } else {
             "leader"
         }
-    } else if sync {
+    } else if sync_mode && in_sync {
         "sync_standby"
     } else {
         "replica"
     };
-    let state = if !is_leader
-        && r.state == "running"
-        && r.replication_state.as_deref() == Some("streaming")
-    {
-        "streaming".to_string()
-    } else {
-        r.state.clone()
+    let state = match (&r.replication_state, is_leader) {
+        (Some(rs), false) if !rs.is_empty() => rs.clone(),
+        _ => r.state.clone(),
     };
     let mut o = Map::new();
     o.insert("name".into(), name.into());
@@ -153,26 +157,8 @@ pub fn cluster_member(c: &Cluster, name: &str) -> Option<Value> {
     if let Some(tl) = r.timeline {
         o.insert("timeline".into(), tl.into());
     }
-    if !is_leader && r.normalized_role() == "replica" {
-        let leader_pos = leader_position(c);
-        let lag_of = |pos: Option<u64>| -> Value {
-            match (leader_pos, pos) {
-                (Some(l), Some(p)) => l.saturating_sub(p).into(),
-                _ => "unknown".into(),
-            }
-        };
-        if let Some(rx) = r.receive_lsn {
-            o.insert("receive_lag".into(), lag_of(Some(rx)));
-            o.insert("receive_lsn".into(), Lsn(rx).to_string().into());
-        }
-        if let Some(rp) = r.replay_lsn {
-            o.insert("replay_lag".into(), lag_of(Some(rp)));
-            o.insert("replay_lsn".into(), Lsn(rp).to_string().into());
-        }
-        o.insert("lag".into(), lag_of(r.xlog_location));
-        if let Some(x) = r.xlog_location {
-            o.insert("lsn".into(), Lsn(x).to_string().into());
-        }
+    if r.pending_restart {
+        o.insert("pending_restart".into(), true.into());
     }
     if !r.tags.is_empty() {
         o.insert(
@@ -180,10 +166,27 @@ pub fn cluster_member(c: &Cluster, name: &str) -> Option<Value> {
             serde_json::to_value(&r.tags).unwrap_or_default(),
         );
     }
-    if r.pending_restart {
-        o.insert("pending_restart".into(), true.into());
+    if !is_leader {
+        let cluster_lsn = leader_position(c).unwrap_or(0);
+        for (prefix, lsn) in [
+            ("receive_", r.receive_lsn),
+            ("replay_", r.replay_lsn),
+            ("", r.xlog_location),
+        ] {
+            let (lsn_key, lag_key) = (format!("{prefix}lsn"), format!("{prefix}lag"));
+            match lsn.filter(|l| *l != 0) {
+                None => {
+                    o.insert(lsn_key, "unknown".into());
+                    o.insert(lag_key, "unknown".into());
+                }
+                Some(l) => {
+                    o.insert(lag_key, cluster_lsn.saturating_sub(l).into());
+                    o.insert(lsn_key, Lsn(l).to_string().into());
+                }
+            }
+        }
     }
-    Some(Value::Object(o))
+    Some(o)
 }
 
 /// `GET /cluster`.
@@ -197,7 +200,7 @@ pub fn cluster(snap: &NodeSnapshot) -> Value {
     let members: Vec<Value> = c
         .members
         .iter()
-        .filter_map(|m| cluster_member(c, &m.name))
+        .filter_map(|m| cluster_member(c, &m.name).map(Value::Object))
         .collect();
     o.insert("members".into(), Value::Array(members));
     o.insert("scope".into(), snap.scope.clone().into());
