@@ -51,6 +51,27 @@ fn spawn_writers(c: &TestCluster, stop: CancellationToken) -> Log {
     log
 }
 
+/// Creates the probe table on `leader`, starts writing to every member, and waits until the
+/// leader acknowledged a write.
+async fn probe_all(c: &TestCluster, leader: &str) -> (Log, CancellationToken) {
+    c.node(leader)
+        .client()
+        .await
+        .unwrap()
+        .batch_execute(
+            "create table probe (id bigserial primary key, node text, at timestamptz default now())",
+        )
+        .await
+        .unwrap();
+    let stop = CancellationToken::new();
+    let log = spawn_writers(c, stop.clone());
+    wait_for("writes acknowledged", Duration::from_secs(10), || async {
+        last_writes(&log).contains_key(leader).then_some(())
+    })
+    .await;
+    (log, stop)
+}
+
 /// Last acknowledged write per member.
 fn last_writes(log: &Log) -> BTreeMap<String, Instant> {
     let mut m = BTreeMap::new();
@@ -65,16 +86,7 @@ async fn leader_demotes_before_its_lease_expires_when_etcd_freezes() {
     init_tracing();
     let c = TestCluster::start("dcs_etcd_frozen", Opts::default()).await;
     let leader = c.wait_healthy(Duration::from_secs(90)).await;
-    c.node(&leader).client().await.unwrap()
-        .batch_execute("create table probe (id bigserial primary key, node text, at timestamptz default now())")
-        .await
-        .unwrap();
-    let stop = CancellationToken::new();
-    let log = spawn_writers(&c, stop.clone());
-    wait_for("writes acknowledged", Duration::from_secs(10), || async {
-        last_writes(&log).contains_key(&leader).then_some(())
-    })
-    .await;
+    let (log, stop) = probe_all(&c, &leader).await;
 
     info!("--- etcd frozen (SIGSTOP)");
     let frozen_at = Instant::now();
@@ -124,16 +136,7 @@ async fn isolated_leader_stops_writes_before_a_new_leader_starts() {
     };
     let c = TestCluster::start("dcs_leader_isolated", opts).await;
     let old = c.wait_healthy(Duration::from_secs(90)).await;
-    c.node(&old).client().await.unwrap()
-        .batch_execute("create table probe (id bigserial primary key, node text, at timestamptz default now())")
-        .await
-        .unwrap();
-    let stop = CancellationToken::new();
-    let log = spawn_writers(&c, stop.clone());
-    wait_for("writes acknowledged", Duration::from_secs(10), || async {
-        last_writes(&log).contains_key(&old).then_some(())
-    })
-    .await;
+    let (log, stop) = probe_all(&c, &old).await;
 
     info!("--- the leader is cut off from etcd (the others still reach it)");
     let cut_at = Instant::now();

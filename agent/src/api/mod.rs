@@ -117,15 +117,7 @@ async fn health_handler<D: Dcs>(
             snap.patroni_json.clone(),
         )
     };
-    if method == Method::HEAD || method == Method::OPTIONS {
-        return (code, Body::empty()).into_response();
-    }
-    (
-        code,
-        [(header::CONTENT_TYPE, "application/json")],
-        Body::from(body),
-    )
-        .into_response()
+    rendered_response(code, &method, body)
 }
 
 async fn patroni_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Method) -> Response {
@@ -139,6 +131,11 @@ async fn patroni_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Met
         };
         (code, snap.patroni_json.clone())
     };
+    rendered_response(code, &method, body)
+}
+
+/// A pre-rendered JSON body (`/patroni`), or no body for HEAD and OPTIONS.
+fn rendered_response(code: StatusCode, method: &Method, body: axum::body::Bytes) -> Response {
     if method == Method::HEAD || method == Method::OPTIONS {
         return (code, Body::empty()).into_response();
     }
