@@ -11,7 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
 use super::ApiState;
-use super::request::{json_body, text};
+use super::request::{json_body, read_cluster, text};
 use crate::config::DynamicConfig;
 use crate::dcs::{CasOutcome, Dcs};
 
@@ -39,14 +39,9 @@ pub(super) async fn patch_config<D: Dcs>(
         Ok(r) => Value::Object(r),
         Err(e) => return e.into_response(),
     };
-    let cluster = match st.dcs.cluster().await {
+    let cluster = match read_cluster(&*st.dcs).await {
         Ok(c) => c,
-        Err(e) => {
-            return text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("cannot read the cluster from etcd: {e}"),
-            );
-        }
+        Err(e) => return e.into_response(),
     };
     let Some(current) = cluster.config else {
         return text(
@@ -67,14 +62,9 @@ pub(super) async fn put_config<D: Dcs>(
         Ok(r) => Value::Object(r),
         Err(e) => return e.into_response(),
     };
-    let rev = match st.dcs.cluster().await {
+    let rev = match read_cluster(&*st.dcs).await {
         Ok(c) => c.config.map(|c| c.revision),
-        Err(e) => {
-            return text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("cannot read the cluster from etcd: {e}"),
-            );
-        }
+        Err(e) => return e.into_response(),
     };
     write_config(&st, value, rev).await
 }

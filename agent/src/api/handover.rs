@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 
 use super::ApiState;
-use super::request::{json_body, str_field, text};
+use super::request::{json_body, read_cluster, str_field, text};
 use crate::api::status;
 use crate::clock::wall_ms;
 use crate::dcs::records::parse_iso8601_ms;
@@ -135,14 +135,9 @@ async fn failover_common<D: Dcs>(
             "Switchover could be performed only from a specific leader",
         );
     }
-    let cluster = match st.dcs.cluster().await {
+    let cluster = match read_cluster(&*st.dcs).await {
         Ok(c) => c,
-        Err(e) => {
-            return text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("cannot read the cluster from etcd: {e}"),
-            );
-        }
+        Err(e) => return e.into_response(),
     };
     let snap = st.snapshot.borrow().clone();
     let paused = snap.ha.pause;
@@ -330,14 +325,9 @@ fn title(action: &str) -> String {
 }
 
 pub(super) async fn delete_switchover<D: Dcs>(State(st): State<Arc<ApiState<D>>>) -> Response {
-    let cluster = match st.dcs.cluster().await {
+    let cluster = match read_cluster(&*st.dcs).await {
         Ok(c) => c,
-        Err(e) => {
-            return text(
-                StatusCode::SERVICE_UNAVAILABLE,
-                format!("cannot read the cluster from etcd: {e}"),
-            );
-        }
+        Err(e) => return e.into_response(),
     };
     match &cluster.failover {
         Some(f) if f.value.scheduled_at.is_some() => {

@@ -47,3 +47,15 @@ pub(super) fn str_field(
         Some(other) => Err(bad(format!("{k} must be a string, not {other}"))),
     }
 }
+
+/// The cluster from etcd (the watch cache when live), or 503 with why it cannot be read.
+pub(super) async fn read_cluster<D: crate::dcs::Dcs>(
+    dcs: &D,
+) -> Result<crate::dcs::Cluster, Reject> {
+    dcs.cluster().await.map_err(|e| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("cannot read the cluster from etcd: {e}"),
+        )
+    })
+}
