@@ -246,9 +246,36 @@ tags:
         alive(pid).then_some(pid)
     }
 
-    /// kill -9 of the agent and of its postmaster (the whole node dies).
+    /// The fence process's pid (from its lock file), if one runs.
+    pub fn fence_pid(&self) -> Option<u32> {
+        let mut lock = self.data_dir().into_os_string();
+        lock.push(".fence.sock.lock");
+        let s = std::fs::read_to_string(lock).ok()?;
+        let pid: u32 = s.trim().parse().ok()?;
+        alive(pid).then_some(pid)
+    }
+
+    /// kill -9 of the fence process only.
+    pub fn kill_fence(&self) -> Option<u32> {
+        let pid = self.fence_pid()?;
+        signal(pid, Signal::SIGKILL);
+        Some(pid)
+    }
+
+    /// kill -9 of the agent alone: PostgreSQL (and the fence) keep running.
+    pub async fn kill_agent_only(&mut self) {
+        if let Some(pid) = self.pid() {
+            signal(pid, Signal::SIGKILL);
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait().await;
+        }
+    }
+
+    /// kill -9 of the agent, its fence and its postmaster (the whole node dies).
     pub async fn kill_node(&mut self) {
         let pm = self.postmaster_pid();
+        self.kill_fence();
         if let Some(pid) = self.pid() {
             signal(pid, Signal::SIGKILL);
         }
@@ -366,10 +393,12 @@ tags:
 }
 
 impl Drop for AgentProc {
-    /// Kills the agent and then its PostgreSQL: a postmaster outlives its agent otherwise and
-    /// would keep running (and holding ports and memory) after the test.
+    /// Kills the fence, the agent and then its PostgreSQL: a postmaster (and a fence) outlives
+    /// its agent otherwise and would keep running (and holding ports and memory) after the
+    /// test.
     fn drop(&mut self) {
         let pm = self.postmaster_pid();
+        self.kill_fence();
         if let Some(pid) = self.pid() {
             signal(pid, Signal::SIGKILL);
         }
