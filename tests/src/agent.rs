@@ -33,6 +33,12 @@ pub struct ClusterSettings {
     pub agent_bin: Option<PathBuf>,
     /// `RUST_LOG` for the agents (default `HA_AGENT_LOG`, else `info,ha_agent=debug`).
     pub agent_log: Option<String>,
+    /// More `bootstrap.dcs` settings, as YAML lines indented by four spaces
+    /// (e.g. `"    failsafe_mode: true\n"`).
+    pub extra_dcs: String,
+    /// More top-level sections, as YAML (e.g. `"watchdog:\n  mode: required\n"`); a
+    /// `{dir}` in it is replaced by the member's directory.
+    pub extra_yaml: String,
 }
 
 impl Default for ClusterSettings {
@@ -48,6 +54,8 @@ impl Default for ClusterSettings {
             fsync: false,
             agent_bin: None,
             agent_log: None,
+            extra_dcs: String::new(),
+            extra_yaml: String::new(),
         }
     }
 }
@@ -148,7 +156,7 @@ bootstrap:
     retry_timeout: {retry}
     maximum_lag_on_failover: 1048576
     primary_start_timeout: {pst}
-    postgresql:
+{extra_dcs}    postgresql:
       use_pg_rewind: {rewind}
       use_slots: true
       parameters:
@@ -185,7 +193,11 @@ postgresql:
     fsync: {fsync}
 tags:
   clonefrom: false
-{tags}"#,
+{tags}{extra_yaml}"#,
+            extra_dcs = c.extra_dcs,
+            extra_yaml = c
+                .extra_yaml
+                .replace("{dir}", &self.dir.display().to_string()),
             scope = c.scope,
             name = self.name,
             api = self.api_port,

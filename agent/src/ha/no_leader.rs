@@ -35,6 +35,10 @@ fn uninitialized(obs: &Observation, cfg: &HaConfig) -> Decision {
     if !cfg.can_bootstrap || cfg.nofailover {
         return Decision::idle(Reason::CannotBootstrap);
     }
+    // The member that bootstraps leads: not without its fence or a required watchdog.
+    if let Some(why) = guards_missing(obs, cfg) {
+        return Decision::idle(Reason::NotRacing(why));
+    }
     if cfg.pause {
         return Decision::idle(Reason::Paused);
     }
