@@ -31,6 +31,8 @@ pub struct Opts {
     /// Called for each member (index from 0, its directory) before the agents start, e.g. to
     /// put a file there.
     pub before_start: Option<fn(usize, &std::path::Path)>,
+    /// Start only the first N members (the others are prepared, to be started by the test).
+    pub start_only: Option<usize>,
 }
 
 impl Default for Opts {
@@ -43,6 +45,7 @@ impl Default for Opts {
             haproxy_patroni_checks: false,
             tags: Vec::new(),
             before_start: None,
+            start_only: None,
         }
     }
 }
@@ -106,14 +109,13 @@ impl TestCluster {
             }
             nodes.push(n);
         }
-        for n in &mut nodes {
+        for n in nodes.iter_mut().take(opts.start_only.unwrap_or(usize::MAX)) {
             n.start(&opts.settings);
         }
         let haproxy = opts.haproxy.then(|| {
-            assert_eq!(
-                nodes.len(),
-                3,
-                "the shipped haproxy.cfg describes 3 members"
+            assert!(
+                nodes.len() >= 3,
+                "the shipped haproxy.cfg describes 3 members (the first three are used)"
             );
             let m = [
                 (nodes[0].pg_port, nodes[0].api_port),
@@ -175,6 +177,23 @@ impl TestCluster {
         r.kvs()
             .first()
             .map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
+    }
+
+    /// Writes a cluster key as an operator would with etcdctl (no lease).
+    pub async fn etcd_put(&self, key: &str, value: &str) {
+        let mut kv = self.etcd_client.kv_client();
+        kv.put(format!("{}{key}", self.prefix()), value, None)
+            .await
+            .expect("etcd put");
+    }
+
+    /// Deletes a cluster key, or with `prefix` every key under it (`""`: the whole cluster).
+    pub async fn etcd_delete(&self, key: &str, prefix: bool) {
+        let mut kv = self.etcd_client.kv_client();
+        let opts = prefix.then(|| etcd_client::DeleteOptions::new().with_prefix());
+        kv.delete(format!("{}{key}", self.prefix()), opts)
+            .await
+            .expect("etcd delete");
     }
 
     /// Every key under the cluster prefix with its value.

@@ -17,6 +17,7 @@
 mod addr;
 mod args;
 mod dynamic;
+mod dynamic_keep;
 mod env;
 mod etcd3;
 mod guards;
@@ -381,6 +382,15 @@ impl DynamicConfig {
     /// Reads a `config` value leniently; problems are returned to be logged.
     pub fn from_json(value: &serde_json::Value) -> (DynamicConfig, Vec<Warning>) {
         dynamic::from_json(value)
+    }
+
+    /// Reads a `config` value leniently over the configuration in force: a key whose value
+    /// cannot be used keeps its value from `base` (an absent key takes its default).
+    pub fn from_json_over(
+        value: &serde_json::Value,
+        base: &DynamicConfig,
+    ) -> (DynamicConfig, Vec<Warning>) {
+        dynamic_keep::over(value, base)
     }
 
     /// Checks a value strictly before it is written (`PATCH /config`, `hactl edit-config`):

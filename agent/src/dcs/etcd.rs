@@ -351,6 +351,22 @@ impl Dcs for EtcdDcs {
         }
     }
 
+    #[instrument(level = "debug", skip_all, fields(key = %self.keys.leader(), revision))]
+    async fn take_over_leader(&self, revision: i64) -> Result<CasOutcome> {
+        self.keepalive_inner().await?;
+        let key = self.keys.leader();
+        self.leased_cas(|lease| {
+            Txn::new()
+                .when([at_revision(&key, revision)])
+                .and_then([self.leader_put(lease)])
+        })
+        .await
+    }
+
+    fn lease_id(&self) -> i64 {
+        self.lease.current()
+    }
+
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.leader()))]
     async fn release_leader(&self) -> Result<CasOutcome> {
         let key = self.keys.leader();
@@ -386,6 +402,12 @@ impl Dcs for EtcdDcs {
     async fn write_initialize(&self, sysid: &str) -> Result<()> {
         let value = sysid.as_bytes().to_vec();
         self.put(self.keys.initialize(), value, 0).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(key = %self.keys.initialize()))]
+    async fn repair_initialize(&self, found: &str, sysid: &str) -> Result<CasOutcome> {
+        let key = self.keys.initialize();
+        self.cas(put_if(holds(&key, found), key, sysid)).await
     }
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.initialize()))]

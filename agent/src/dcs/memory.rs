@@ -300,6 +300,22 @@ impl Dcs for MemoryDcs {
         }))
     }
 
+    async fn take_over_leader(&self, revision: i64) -> Result<CasOutcome> {
+        self.stall().await;
+        self.check("txn")?;
+        let key = self.keys.leader();
+        Ok(self.with_lease(|st, lease| {
+            if st.get(&key).is_none_or(|kv| kv.mod_revision != revision) {
+                return Ok(false);
+            }
+            st.put(&key, self.me.as_bytes(), lease).map(|()| true)
+        }))
+    }
+
+    fn lease_id(&self) -> i64 {
+        MemoryDcs::lease_id(self)
+    }
+
     async fn renew_leader(&self) -> Result<CasOutcome> {
         self.stall().await;
         if self.keepalive().await? == CasOutcome::Lost {
@@ -356,6 +372,14 @@ impl Dcs for MemoryDcs {
 
     async fn write_initialize(&self, sysid: &str) -> Result<()> {
         self.put_plain(&self.keys.initialize(), sysid.as_bytes())
+    }
+
+    async fn repair_initialize(&self, found: &str, sysid: &str) -> Result<CasOutcome> {
+        let key = self.keys.initialize();
+        self.cas("txn", |st| {
+            st.get(&key).is_some_and(|kv| kv.value == found.as_bytes())
+                && st.put(&key, sysid.as_bytes(), 0).is_ok()
+        })
     }
 
     async fn cancel_initialize(&self) -> Result<CasOutcome> {

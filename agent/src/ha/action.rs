@@ -75,11 +75,32 @@ pub enum Action {
         /// PostgreSQL's database system identifier.
         sysid: String,
     },
-    /// Create `config` from `bootstrap.dcs` if it does not exist (never overwrites).
-    SeedConfig,
+    /// Replace a corrupt `initialize` (compare-and-set on the corrupt value) with our system
+    /// identifier; only while holding the lease.
+    RepairInitialize {
+        /// The value found.
+        found: String,
+        /// Our data directory's system identifier.
+        sysid: String,
+    },
+    /// Write `config` (the last configuration seen, else `bootstrap.dcs`) where there is none,
+    /// or replacing an unusable one at `replacing` (compare-and-set either way: a usable config
+    /// someone wrote meanwhile is never overwritten).
+    SeedConfig {
+        /// The revision of the unusable value to replace; `None`: create only.
+        replacing: Option<Revision>,
+    },
     /// Create `leader` with our name under our lease if it does not exist. CAS: `Lost` aborts
     /// the batch. The only way a member that does not hold the key may start to.
     AcquireLease,
+    /// Put our name under our lease into a `leader` key that cannot be trusted (names no
+    /// member, has no lease, or names us under a lease that is not ours), if its revision is
+    /// still `revision`. CAS: `Lost` aborts the batch. Same safety as `AcquireLease`: it comes
+    /// only from a running primary with authority or the winner of a leader race.
+    TakeOverLeaderKey {
+        /// mod_revision of the key the decision saw.
+        revision: Revision,
+    },
     /// Keep our lease alive and, when the key was written under an older lease of ours,
     /// re-attach it with a compare on its value. CAS: `Lost` (the key is not ours any more or
     /// our lease expired) aborts the batch.
@@ -111,15 +132,22 @@ pub enum Action {
         /// The leader.
         upstream: Upstream,
     },
-    /// Job: stop, wipe the data directory, `pg_basebackup` from the leader, start as replica.
+    /// Job: `pg_basebackup` from the leader into a staging directory, then (only if the copy
+    /// has the cluster's system identifier) swap it in for the data directory and start as
+    /// replica.
     Reinitialize {
         /// The leader.
         upstream: Upstream,
+        /// The system identifier the copy must have (`initialize`).
+        sysid: String,
     },
-    /// Job: `pg_basebackup` into the empty data directory, start as replica.
+    /// Job: `pg_basebackup` into the empty data directory (through a staging directory, kept
+    /// only if the copy has the cluster's system identifier), start as replica.
     Clone {
         /// The leader.
         upstream: Upstream,
+        /// The system identifier the copy must have (`initialize`).
+        sysid: String,
     },
     /// Job: restart PostgreSQL in its current role (requested through the API).
     Restart,
@@ -197,6 +225,8 @@ pub enum Ineligible {
     FailsafeLeader(MemberName),
     /// Failsafe mode: the `failsafe` key does not list this member.
     NotInFailsafeTopology,
+    /// `initialize` holds another system identifier than the members' data directories.
+    SystemIdConflict,
 }
 
 impl fmt::Display for Ineligible {
@@ -222,6 +252,10 @@ impl fmt::Display for Ineligible {
             Ineligible::NotInFailsafeTopology => {
                 write!(f, "failsafe mode: this member is not in the failsafe key")
             }
+            Ineligible::SystemIdConflict => write!(
+                f,
+                "the initialize key's system identifier is not the members' (an operator must resolve it)"
+            ),
         }
     }
 }
@@ -318,20 +352,19 @@ pub enum Reason {
     Paused,
     /// Acting on a request from the API.
     Requested(JobKind),
-    /// The data directory belongs to another cluster; the agent must stop.
-    SystemIdMismatch {
-        /// `initialize` in etcd.
+    /// `initialize` names another system than the data we would serve or copy: nothing is
+    /// stopped, nothing new is started until an operator resolves it.
+    SystemIdConflict {
+        /// `initialize` in etcd (or the identifier the leader reports).
         cluster: String,
-        /// Our data directory's.
+        /// Ours (or the leader's).
         local: String,
     },
-}
-
-impl Reason {
-    /// The agent must exit after this decision.
-    pub fn is_fatal(&self) -> bool {
-        matches!(self, Reason::SystemIdMismatch { .. })
-    }
+    /// No data yet and `initialize` cannot vouch for the leader's (absent, being written, or
+    /// corrupt): wait rather than copy an unverified cluster.
+    SystemIdUnverified,
+    /// The `leader` key cannot be trusted and we lead in fact: take it over.
+    ReclaimingLeaderKey,
 }
 
 impl fmt::Display for Reason {
@@ -428,9 +461,17 @@ impl fmt::Display for Reason {
             Reason::PostgresUnresponsive => write!(f, "postgres is not responding"),
             Reason::Paused => write!(f, "PAUSE: no action"),
             Reason::Requested(k) => write!(f, "{k} requested through the API"),
-            Reason::SystemIdMismatch { cluster, local } => write!(
+            Reason::SystemIdConflict { cluster, local } => write!(
                 f,
-                "system ID mismatch, data directory belongs to {local}, cluster is {cluster}"
+                "system ID conflict: initialize says {cluster}, data directory is {local}; not starting anything new until it is resolved"
+            ),
+            Reason::SystemIdUnverified => write!(
+                f,
+                "waiting for the initialize key before copying the leader's data"
+            ),
+            Reason::ReclaimingLeaderKey => write!(
+                f,
+                "taking back the leader lock, which named no member holding it"
             ),
         }
     }

@@ -141,6 +141,7 @@ pub(super) fn peer(n: &str, lsn: u64) -> PeerStatus {
         lsn: Some(Lsn(lsn)),
         nofailover: false,
         failover_priority: 1,
+        sysid: Some(SYSID.into()),
     }
 }
 
@@ -182,14 +183,30 @@ impl Node {
         }
         self
     }
+    /// Edits the cluster view; a `leader` key naming this node is under its own lease.
     pub fn cluster(mut self, f: impl FnOnce(&mut ClusterView)) -> Self {
+        let me = self.obs.me.clone();
         if let DcsView::Reachable(v) = &mut self.obs.dcs {
             f(v);
+            if let Some(l) = v.leader.as_mut().filter(|l| l.holder == me) {
+                l.lease = KeyLease::Ours;
+            }
         }
         self
     }
     pub fn lease_left(mut self, ms: u64) -> Self {
         self.obs.lease_valid_until = Some(self.obs.now.plus(Millis(ms)));
+        self
+    }
+    /// Sets the `leader` key as given (after `cluster`, which would mark it ours).
+    pub fn leader_key(mut self, holder: &str, lease: KeyLease) -> Self {
+        if let DcsView::Reachable(v) = &mut self.obs.dcs {
+            v.leader = Some(LeaderKey {
+                holder: name(holder),
+                revision: Revision(77),
+                lease,
+            });
+        }
         self
     }
     /// The fence is on (as by default in production) and in state `f`.
@@ -278,9 +295,11 @@ pub(super) trait ViewExt {
 
 impl ViewExt for ClusterView {
     fn leader(&mut self, n: &str) -> &mut Self {
+        // `Node::cluster` marks the lease ours when the holder is the node under test.
         self.leader = Some(LeaderKey {
             holder: name(n),
             revision: Revision(10),
+            lease: KeyLease::Other,
         });
         self
     }

@@ -8,10 +8,10 @@
 
 use super::action::lag;
 use super::fencing::{self, proven};
+use super::keys::{self, Initialize};
 use super::{
     Action, ClusterView, Decision, FailoverRequest, HaConfig, LeaderKey, LocalRequest, MemberView,
-    Observation, PgRole, PgState, Reason, RunningPg, StartAs, StopMode, local_sysid, may_write,
-    slot_members, sysid_mismatch,
+    Observation, PgRole, PgState, Reason, RunningPg, StartAs, StopMode, may_write, slot_members,
 };
 
 pub(super) fn decide(
@@ -20,9 +20,6 @@ pub(super) fn decide(
     _key: &LeaderKey,
     cfg: &HaConfig,
 ) -> Decision {
-    if let Some(d) = sysid_mismatch(obs, view) {
-        return d;
-    }
     if cfg.pause {
         // Maintenance mode: keep the key so nobody else races, touch nothing else.
         return Decision::new([Action::RenewLease], Reason::Paused);
@@ -129,20 +126,27 @@ fn running_primary(
 }
 
 /// What a leader keeps in order besides its lease: the system id in `initialize` (after a
-/// bootstrap, or when we took over a cluster whose key was lost), the seeded `config`, and one
-/// replication slot per member.
-fn housekeeping(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Vec<Action> {
+/// bootstrap, when we took over a cluster whose key was lost, or replacing a corrupt one; a
+/// *foreign* valid identifier is left for an operator), a usable `config`, the `failsafe`
+/// key, and one replication slot per member.
+pub(super) fn housekeeping(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Vec<Action> {
     let mut actions = Vec::new();
-    if let Some(sysid) = local_sysid(&obs.pg)
-        && view.initialize.as_deref().is_none_or(str::is_empty)
-        && !sysid.is_empty()
-    {
-        actions.push(Action::WriteInitialize {
-            sysid: sysid.to_string(),
-        });
+    if let Some(sysid) = keys::local_sysid(&obs.pg) {
+        match keys::initialize(view) {
+            Initialize::Absent | Initialize::Claimed => actions.push(Action::WriteInitialize {
+                sysid: sysid.to_string(),
+            }),
+            Initialize::Corrupt(found) => actions.push(Action::RepairInitialize {
+                found: found.to_string(),
+                sysid: sysid.to_string(),
+            }),
+            Initialize::Valid(_) => {}
+        }
     }
     if !view.has_config {
-        actions.push(Action::SeedConfig);
+        actions.push(Action::SeedConfig {
+            replacing: view.config_garbage,
+        });
     }
     if cfg.failsafe_mode {
         let mut members: Vec<_> = view.members.iter().map(|m| m.name.clone()).collect();

@@ -21,11 +21,13 @@
 pub mod action;
 mod dcs_down;
 mod fencing;
+pub mod keys;
 mod leader;
 pub mod model;
 mod no_leader;
 mod replica;
 pub mod timing;
+mod untrusted;
 
 #[cfg(test)]
 mod builders;
@@ -116,13 +118,27 @@ pub fn decide(obs: &Observation, cfg: &HaConfig) -> Decision {
     }
     let d = match &obs.dcs {
         DcsView::Unreachable { since } => dcs_down::decide(obs, *since, cfg),
-        DcsView::Reachable(view) => match &view.leader {
-            None => no_leader::decide(obs, view, cfg),
-            Some(l) if l.holder == obs.me => leader::decide(obs, view, l, cfg),
-            Some(l) => replica::decide(obs, view, l, cfg),
+        DcsView::Reachable(view) => match keys::leader_state(view, &obs.me) {
+            keys::LeaderState::Vacant => no_leader::decide(obs, view, cfg),
+            keys::LeaderState::Ours(l) => leader::decide(obs, view, l, cfg),
+            keys::LeaderState::Other(l) => replica::decide(obs, view, l, cfg),
+            keys::LeaderState::Untrusted(l) => untrusted::decide(obs, view, l, cfg),
         },
     };
     fencing::disarm_when_idle(obs, cfg, d)
+}
+
+/// Whether this member should ask the others for their status (`GET /patroni`) before
+/// deciding: the leader race (vacant or untrusted `leader` key, PostgreSQL running), and a
+/// member without data that must check the leader's system identifier before copying it.
+pub fn needs_peers(view: &ClusterView, me: &MemberName, pg: &PgState) -> bool {
+    match keys::leader_state(view, me) {
+        keys::LeaderState::Vacant | keys::LeaderState::Untrusted(_) => {
+            matches!(pg, PgState::Running(_))
+        }
+        keys::LeaderState::Other(_) => *pg == PgState::NoData,
+        keys::LeaderState::Ours(_) => false,
+    }
 }
 
 /// Whether the lease is known to be valid at `obs.now`.
@@ -169,25 +185,4 @@ fn slot_members(view: &ClusterView, me: &MemberName) -> Vec<MemberName> {
         .collect();
     v.sort();
     v
-}
-
-/// The system identifier of the local data directory, if PostgreSQL told us.
-fn local_sysid(pg: &PgState) -> Option<&str> {
-    match pg {
-        PgState::Stopped(s) => Some(&s.sysid),
-        PgState::Running(r) => Some(&r.sysid),
-        _ => None,
-    }
-}
-
-/// A fatal decision when our data directory belongs to another cluster than `initialize` says.
-fn sysid_mismatch(obs: &Observation, view: &ClusterView) -> Option<Decision> {
-    let cluster = view.initialize.as_deref().filter(|s| !s.is_empty())?;
-    let local = local_sysid(&obs.pg).filter(|s| !s.is_empty())?;
-    (cluster != local).then(|| {
-        Decision::idle(Reason::SystemIdMismatch {
-            cluster: cluster.to_string(),
-            local: local.to_string(),
-        })
-    })
 }

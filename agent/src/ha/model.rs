@@ -181,6 +181,8 @@ pub struct ClusterView {
     pub has_config: bool,
     /// `failsafe`: the members the leader last listed for failsafe mode (`None`: no key).
     pub failsafe: Option<Vec<MemberName>>,
+    /// `config` exists but is unusable (not a JSON object): its revision, for replacing it.
+    pub config_garbage: Option<Revision>,
 }
 
 impl ClusterView {
@@ -197,6 +199,19 @@ pub struct LeaderKey {
     pub holder: MemberName,
     /// mod_revision of the key.
     pub revision: Revision,
+    /// Which lease the key is attached to.
+    pub lease: KeyLease,
+}
+
+/// The lease a key is attached to, as this member sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLease {
+    /// Our current lease.
+    Ours,
+    /// Some other lease (another member's, or an earlier one of ours).
+    Other,
+    /// No lease: the key never expires (written by hand, or restored).
+    None,
 }
 
 /// A member's record (`members/<name>`) as the core needs it.
@@ -273,6 +288,8 @@ pub struct PeerStatus {
     pub nofailover: bool,
     /// Its `failover_priority` tag (higher wins ties).
     pub failover_priority: i64,
+    /// Its data directory's system identifier (`database_system_identifier`).
+    pub sysid: Option<String>,
 }
 
 /// PostgreSQL's role.

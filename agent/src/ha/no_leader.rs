@@ -10,15 +10,13 @@
 
 use super::action::lag;
 use super::fencing::{guards_missing, proven};
+use super::keys;
 use super::{
     Action, ClusterView, Decision, HaConfig, Ineligible, JobKind, Observation, PgRole, PgState,
-    Reason, RunningPg, StartAs, StopMode, slot_members, sysid_mismatch,
+    Reason, RunningPg, StartAs, StopMode, slot_members,
 };
 
 pub(super) fn decide(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Decision {
-    if let Some(d) = sysid_mismatch(obs, view) {
-        return d;
-    }
     match view.initialize.as_deref() {
         None if !obs.pg.has_data() => uninitialized(obs, cfg),
         Some("") => being_bootstrapped(obs, cfg),
@@ -69,7 +67,7 @@ fn being_bootstrapped(obs: &Observation, cfg: &HaConfig) -> Decision {
                 Action::WriteInitialize {
                     sysid: r.sysid.clone(),
                 },
-                Action::SeedConfig,
+                Action::SeedConfig { replacing: None },
             ]);
             if cfg.use_slots {
                 actions.push(Action::SyncSlots {
@@ -91,7 +89,7 @@ fn being_bootstrapped(obs: &Observation, cfg: &HaConfig) -> Decision {
 }
 
 /// The leader went away (or etcd lost its keys): race if we are the best candidate.
-fn vacant(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Decision {
+pub(super) fn vacant(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Decision {
     // A start-as-primary in flight from when we held the lease: it no longer may.
     if obs.job.is_some_and(|j| j.primary) && !cfg.pause {
         return Decision::new(
@@ -132,13 +130,20 @@ fn vacant(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Decision {
             if r.role == PgRole::Replica {
                 actions.push(Action::Promote);
             }
-            if view.initialize.is_none() {
-                actions.push(Action::WriteInitialize {
+            match keys::initialize(view) {
+                keys::Initialize::Absent => actions.push(Action::WriteInitialize {
                     sysid: r.sysid.clone(),
-                });
+                }),
+                keys::Initialize::Corrupt(found) => actions.push(Action::RepairInitialize {
+                    found: found.to_string(),
+                    sysid: r.sysid.clone(),
+                }),
+                keys::Initialize::Claimed | keys::Initialize::Valid(_) => {}
             }
             if !view.has_config {
-                actions.push(Action::SeedConfig);
+                actions.push(Action::SeedConfig {
+                    replacing: view.config_garbage,
+                });
             }
             if let Some(fo) = &view.failover {
                 // A failover or switchover request is consumed by whoever takes over.
@@ -175,6 +180,11 @@ pub(super) fn eligibility(
     }
     if let Some(why) = guards_missing(obs, cfg) {
         return Err(why);
+    }
+    // A system-ID conflict lets the running primary keep (re)taking the lease, and nobody
+    // else become one.
+    if me.role != PgRole::Primary && keys::system_id_conflict(obs, view).is_some() {
+        return Err(Ineligible::SystemIdConflict);
     }
     if cfg.failsafe_mode {
         // A leader that cannot reach etcd but reached us keeps running for ttl after its

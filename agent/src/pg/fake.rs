@@ -375,8 +375,10 @@ impl Postgres for FakePostgres {
         Ok(())
     }
 
-    async fn clone_from(&self, upstream: &Upstream) -> Result<()> {
+    async fn clone_from(&self, upstream: &Upstream, sysid: &str) -> Result<()> {
         let mut i = self.enter(Call::Clone(upstream.clone())).await?;
+        // The copy takes the leader's identity, which the caller vouched for.
+        i.sysid = sysid.to_string();
         i.role = PgRole::Replica;
         i.upstream = Some(upstream.clone());
         i.state = stopped(&i, ControlState::InProduction);
@@ -469,7 +471,7 @@ mod tests {
     async fn clone_leaves_a_stopped_cluster_to_start_as_replica() {
         let pg = FakePostgres::new();
         pg.set_sysid("42");
-        pg.clone_from(&leader()).await.unwrap();
+        pg.clone_from(&leader(), "42").await.unwrap();
         match pg.status().await.state {
             PgState::Stopped(s) => assert_eq!(s.sysid, "42"),
             other => panic!("{other:?}"),

@@ -372,8 +372,8 @@ impl Postgres for LocalPostgres {
     }
 
     #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), upstream = %upstream.name))]
-    async fn clone_from(&self, upstream: &Upstream) -> Result<()> {
-        self.do_clone(upstream).await
+    async fn clone_from(&self, upstream: &Upstream, sysid: &str) -> Result<()> {
+        self.do_clone(upstream, sysid).await
     }
 
     #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), upstream = %upstream.name))]

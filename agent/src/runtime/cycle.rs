@@ -13,7 +13,7 @@ use tracing::{info, warn};
 use super::{ApiWhat, Runtime};
 use crate::clock::wall_ms;
 use crate::dcs::{CasOutcome, Cluster, Dcs};
-use crate::ha::{self, DcsView, Decision, LocalRequest, MemberName, Observation, PgState};
+use crate::ha::{self, DcsView, Decision, LocalRequest, MemberName, Millis, Observation, PgState};
 use crate::pg::Postgres;
 
 impl<D: Dcs, P: Postgres> Runtime<D, P> {
@@ -28,6 +28,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 self.st.dcs_down_since = None;
                 self.st.dcs_last_seen = Some(wall_ms() / 1000);
                 self.apply_dynamic(c).await;
+                self.remember(c);
                 self.st.cluster = Some(c.clone());
             }
             None => {
@@ -66,15 +67,24 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             _ => self.st.not_streaming_since = None,
         }
 
-        // The leader race needs the others' own word on their state.
+        // The leader race (and a member about to copy the leader's data) needs the others'
+        // own word on their state.
+        let lease = self.dcs.lease_id();
         let peers = match &cluster {
-            Some(c) if c.leader.is_none() && matches!(pg.state, PgState::Running(_)) => {
-                self.peers.probe(c, &self.cfg.name).await
+            Some(c) if ha::needs_peers(&c.view(lease), &self.me, &pg.state) => {
+                let remembered = self
+                    .st
+                    .remembered
+                    .iter()
+                    .map(|(n, (u, _))| (n.clone(), u.clone()))
+                    .collect();
+                self.peers.probe(c, &remembered, &self.cfg.name).await
             }
             _ => Vec::new(),
         };
 
         let obs = self.observation(cluster.as_deref(), pg.state.clone(), peers);
+        self.log_conflict(&obs);
         let decision = ha::decide(&obs, &self.st.ha);
         let leader = cluster
             .as_ref()
@@ -154,7 +164,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             now,
             wall_ms: wall_ms(),
             dcs: match cluster {
-                Some(c) => DcsView::Reachable(c.view()),
+                Some(c) => DcsView::Reachable(c.view(self.dcs.lease_id())),
                 None => DcsView::Unreachable {
                     since: self.st.dcs_down_since.unwrap_or(now),
                 },
@@ -177,6 +187,47 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             watchdog: self.guards.watchdog(),
             failsafe_valid_until: self.st.failsafe_valid_until,
             failsafe_leader: self.failsafe.leader_within(ttl).map(MemberName::new),
+        }
+    }
+
+    /// What a wipe of etcd's keys must not make us forget: the members seen within the last
+    /// ten ttls (asked in a leader race, as Patroni asks the members of its last healthy
+    /// view), and the last usable history.
+    fn remember(&mut self, c: &Cluster) {
+        let now = self.clock.now();
+        for m in c.members.iter().filter(|m| !m.record.api_url.is_empty()) {
+            self.st
+                .remembered
+                .insert(m.name.clone(), (m.record.api_url.clone(), now));
+        }
+        let keep = Millis(self.st.ha.ttl.0.saturating_mul(10));
+        self.st
+            .remembered
+            .retain(|_, (_, seen)| now.since(*seen) <= keep);
+        if let Some(h) = c.history.as_ref().filter(|h| !h.value.is_empty()) {
+            self.st.history_seen = Some(h.value.clone());
+        }
+    }
+
+    /// Logs a system-ID conflict once per change (it is also in `/patroni`, `/cluster` and
+    /// the metrics for as long as it lasts).
+    fn log_conflict(&mut self, obs: &Observation) {
+        let DcsView::Reachable(view) = &obs.dcs else {
+            return;
+        };
+        let now =
+            ha::keys::system_id_conflict(obs, view).map(|(c, l)| (c.to_string(), l.to_string()));
+        if now != self.st.conflict_logged {
+            match &now {
+                Some((c, l)) => tracing::error!(
+                    initialize = %c,
+                    data_directory = %l,
+                    "system ID conflict: the initialize key names another system than this data directory; \
+                     nothing new is started until an operator resolves it (hactl fix-initialize)"
+                ),
+                None => info!("no system ID conflict any more"),
+            }
+            self.st.conflict_logged = now;
         }
     }
 

@@ -87,16 +87,54 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                     Err(e) => Step::Stop(e),
                 }
             }
-            Action::SeedConfig => {
-                let value = self
-                    .cfg
-                    .bootstrap
-                    .as_ref()
-                    .map(|b| b.dcs.clone())
-                    .filter(serde_json::Value::is_object)
-                    .unwrap_or_else(|| self.st.dynamic.raw.clone());
-                match bounded(retry, self.dcs.create_config(&value)).await {
+            Action::SeedConfig { replacing } => {
+                // The configuration last read from etcd (a wiped or garbled key is put back as
+                // it was), else `bootstrap.dcs`.
+                let value = if self.st.config_seen {
+                    self.st.dynamic.raw.clone()
+                } else {
+                    self.cfg
+                        .bootstrap
+                        .as_ref()
+                        .map(|b| b.dcs.clone())
+                        .filter(serde_json::Value::is_object)
+                        .unwrap_or_else(|| self.st.dynamic.raw.clone())
+                };
+                let r = match replacing {
+                    None => bounded(retry, self.dcs.create_config(&value)).await,
+                    Some(rev) => {
+                        warn!(
+                            "the config key holds no usable configuration: writing back the last one seen"
+                        );
+                        bounded(retry, self.dcs.write_config(&value, rev.0)).await
+                    }
+                };
+                match r {
                     Ok(_) => Step::Done,
+                    Err(e) => Step::Stop(e),
+                }
+            }
+            Action::RepairInitialize { found, sysid } => {
+                match bounded(retry, self.dcs.repair_initialize(found, sysid)).await {
+                    Ok(o) => {
+                        warn!(found = %found, sysid = %sysid, outcome = ?o, "the initialize key held no system identifier: replaced with ours");
+                        Step::Done
+                    }
+                    Err(e) => Step::Stop(e),
+                }
+            }
+            Action::TakeOverLeaderKey { revision } => {
+                let t0 = self.clock.now();
+                match bounded(retry, self.dcs.take_over_leader(revision.0)).await {
+                    Ok(CasOutcome::Applied) => {
+                        warn!("took over a leader key that named no member holding it");
+                        // `take_over_leader` keeps the lease alive first, as acquire does.
+                        self.st.lease_valid_until = Some(t0.plus(ttl));
+                        self.st.renewed_once = true;
+                        out.renewed = true;
+                        Step::Done
+                    }
+                    Ok(CasOutcome::Lost) => Step::Stop("the leader key changed meanwhile".into()),
                     Err(e) => Step::Stop(e),
                 }
             }
@@ -226,11 +264,11 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 });
                 Step::Done
             }
-            Action::Reinitialize { upstream } | Action::Clone { upstream } => {
+            Action::Reinitialize { upstream, sysid } | Action::Clone { upstream, sysid } => {
                 self.st.following = Some(upstream.name.clone());
-                let (pg, up) = (self.pg.clone(), upstream.clone());
+                let (pg, up, sysid) = (self.pg.clone(), upstream.clone(), sysid.clone());
                 self.spawn_job(action, false, async move {
-                    Postgres::clone_from(pg.as_ref(), &up)
+                    Postgres::clone_from(pg.as_ref(), &up, &sysid)
                         .await
                         .map_err(|e| format!("pg_basebackup: {e:#}"))?;
                     start_replica(&pg, up).await

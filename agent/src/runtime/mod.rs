@@ -117,6 +117,15 @@ struct ShellState {
     /// A lease renewal or acquisition succeeded in this process (an adopted fence's authority
     /// is only used before that).
     renewed_once: bool,
+    /// A usable `config` was read from etcd (it is what a wiped or garbled key is restored to).
+    config_seen: bool,
+    /// Members seen recently (name -> API URL, last seen): asked too in a leader race, so that
+    /// a wiped or garbled member record does not hide a running primary.
+    remembered: BTreeMap<String, (String, Millis)>,
+    /// The last usable `history`, restored by the leader when the key is gone or garbled.
+    history_seen: Option<Vec<crate::dcs::HistoryRecord>>,
+    /// The system-ID conflict last logged, so it is logged once per change.
+    conflict_logged: Option<(String, String)>,
 }
 
 /// The agent's loop for one member.
@@ -192,6 +201,10 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 guarding: false,
                 postmaster_pid: None,
                 renewed_once: false,
+                config_seen: false,
+                remembered: BTreeMap::new(),
+                history_seen: None,
+                conflict_logged: None,
             },
         }
     }
@@ -219,10 +232,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 _ = tokio::time::sleep(wait) => {}
             }
             let span = info_span!("cycle", n = self.st.cycle + 1, member = %self.me);
-            let (decision, rerun) = self.cycle().instrument(span).await;
-            if decision.reason.is_fatal() {
-                break Exit::Fatal(decision.reason.to_string());
-            }
+            let (_, rerun) = self.cycle().instrument(span).await;
             wait = self.next_wait(rerun);
         };
         let span = info_span!("shutdown", member = %self.me);

@@ -39,7 +39,13 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 &tags,
                 self.st.ha.pause,
             );
-            if self.st.published_member.as_ref() != Some(&rec) {
+            // What etcd holds now: a record that was wiped or garbled is written again.
+            let stored = self.st.cluster.clone();
+            let stored_rec = stored
+                .as_ref()
+                .and_then(|c| c.member(&self.cfg.name))
+                .map(|m| &m.record);
+            if self.st.published_member.as_ref() != Some(&rec) || stored_rec != Some(&rec) {
                 match tokio::time::timeout(retry, self.dcs.publish_member(&rec)).await {
                     Ok(Ok(())) => self.st.published_member = Some(rec),
                     Ok(Err(e)) => warn!("publishing our member record failed: {e}"),
@@ -58,11 +64,27 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                         .map(|m| crate::pg::slot_name(m.as_str()))
                         .collect(),
                 };
-                if self.st.published_status.as_ref() != Some(&status) {
+                let stored_status = stored.as_ref().and_then(|c| c.status.as_ref());
+                if self.st.published_status.as_ref() != Some(&status)
+                    || stored_status != Some(&status)
+                {
                     match tokio::time::timeout(retry, self.dcs.write_status(&status)).await {
                         Ok(Ok(())) => self.st.published_status = Some(status),
                         Ok(Err(e)) => warn!("writing the status key failed: {e}"),
                         Err(_) => warn!("writing the status key timed out"),
+                    }
+                }
+                // The leader keeps `history` as it last saw it (a wiped or garbled key is put
+                // back; the next promotion appends to it).
+                if stored.as_ref().is_some_and(|c| c.history.is_none())
+                    && let Some(h) = self.st.history_seen.clone()
+                {
+                    match tokio::time::timeout(retry, self.dcs.write_history(&h)).await {
+                        Ok(Ok(())) => warn!(
+                            "the history key was gone or unusable: wrote back the last one seen"
+                        ),
+                        Ok(Err(e)) => warn!("writing the history key failed: {e}"),
+                        Err(_) => warn!("writing the history key timed out"),
                     }
                 }
             }

@@ -9,8 +9,8 @@ use tokio::sync::{mpsc, watch};
 
 use super::{NodeSnapshot, Runtime};
 use crate::config::Config;
-use crate::dcs::Keys;
 use crate::dcs::memory::{MemoryDcs, MemoryStore};
+use crate::dcs::{Dcs, Keys};
 use crate::ha::{PgRole, StopMode};
 use crate::peers::PeerClient;
 use crate::pg::fake::{Call, FakePostgres};
@@ -185,8 +185,24 @@ async fn leader_that_finds_the_key_taken_stops_postgres_at_once() {
     let store = MemoryStore::new();
     let mut n = node(&store, "pg1");
     cycles(&mut n, 20, is_leader).await;
-    // Someone else's name in the key (an operator, a split brain): demote in the next cycle.
-    store.put("/service/demo/leader", "pg2");
+    // Another member really holds the key (its record exists, the key is under its lease):
+    // a split brain in the making; demote in the next cycle.
+    let other = MemoryDcs::new(store.clone(), Keys::new("/service/", "demo"), "pg2", TTL);
+    other
+        .publish_member(&crate::dcs::MemberRecord {
+            conn_url: "postgres://127.0.0.1:15433/postgres".into(),
+            api_url: "http://127.0.0.1:18009/patroni".into(),
+            state: "running".into(),
+            role: "replica".into(),
+            ..Default::default()
+        })
+        .await
+        .expect("publish");
+    store.delete("/service/demo/leader");
+    assert_eq!(
+        other.acquire_leader().await.expect("acquire"),
+        crate::dcs::CasOutcome::Applied
+    );
     n.rt.cycle().await;
     assert!(
         n.pg.calls().contains(&Call::Stop(StopMode::Immediate)),
@@ -194,4 +210,22 @@ async fn leader_that_finds_the_key_taken_stops_postgres_at_once() {
         n.pg.calls()
     );
     assert_ne!(n.pg.state_role(), PgRole::Primary);
+}
+
+#[tokio::test(start_paused = true)]
+async fn leader_that_finds_the_key_overwritten_by_hand_takes_it_back() {
+    let store = MemoryStore::new();
+    let mut n = node(&store, "pg1");
+    cycles(&mut n, 20, is_leader).await;
+    // A name written by hand, under no lease (it would never expire): not a reason to stop.
+    store.put("/service/demo/leader", "pg2");
+    n.rt.cycle().await;
+    n.rt.cycle().await;
+    assert!(
+        !n.pg.calls().iter().any(|c| matches!(c, Call::Stop(_))),
+        "{:?}",
+        n.pg.calls()
+    );
+    assert_eq!(store.get("/service/demo/leader").as_deref(), Some("pg1"));
+    assert_eq!(n.pg.state_role(), PgRole::Primary);
 }

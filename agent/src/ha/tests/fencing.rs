@@ -99,7 +99,7 @@ fn demotion_point() {
                     Action::WriteInitialize {
                         sysid: SYSID.into(),
                     },
-                    Action::SeedConfig,
+                    Action::SeedConfig { replacing: None },
                 ],
                 Reason::InitializedNewCluster,
             ),

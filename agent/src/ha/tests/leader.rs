@@ -41,7 +41,7 @@ fn leader_renews() {
                     Action::WriteInitialize {
                         sysid: SYSID.into(),
                     },
-                    Action::SeedConfig,
+                    Action::SeedConfig { replacing: None },
                 ],
                 Reason::LeaderRenewed,
             ),

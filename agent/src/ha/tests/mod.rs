@@ -3,6 +3,7 @@
 
 mod bootstrap;
 mod fencing;
+mod keys;
 mod leader;
 mod replica;
 mod safety;

@@ -71,22 +71,6 @@ fn leader_finds_key_held_by_someone_else() {
 }
 
 #[test]
-fn system_id_mismatch_is_fatal() {
-    let d = decide(
-        &node("pg2")
-            .cluster(|v| three_nodes(v, Some("pg1")))
-            .pg(PgState::Running(RunningPg {
-                sysid: "999".into(),
-                ..running(PgRole::Replica, 100, 1)
-            }))
-            .obs,
-        &HaConfig::default(),
-    );
-    assert!(d.reason.is_fatal(), "{d:?}");
-    assert!(d.actions.is_empty());
-}
-
-#[test]
 fn reason_lines_read_like_patroni() {
     assert_eq!(
         Reason::LeaderRenewed.to_string(),
