@@ -7,6 +7,7 @@
 
 use std::time::{Duration, Instant};
 
+use ha_tests::agent::ClusterSettings;
 use ha_tests::cluster::{Opts, TestCluster};
 use ha_tests::direct::{DirectWriters, overlaps};
 use ha_tests::procs::{init_tracing, wait_for};
@@ -28,19 +29,37 @@ async fn after_renewal(c: &TestCluster, member: &str, phase: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_blackholed_leader_stops_writing_before_its_successor_starts_at_every_phase() {
-    init_tracing();
-    let opts = Opts {
-        etcd_proxies: true,
-        ..Opts::default()
-    };
-    let c = TestCluster::start("timing_blackhole", opts).await;
-    let ttl = Duration::from_secs(c.settings.ttl);
-    let mut leader = c.wait_healthy(Duration::from_secs(90)).await;
-    let direct = DirectWriters::start(&c, &leader).await;
     // Points of the 2 s renewal cycle; half the cuts leave the open connections hanging,
     // half close them (as the evidence of the late demotion did).
     let phases = [(0u64, false), (700, true), (1_300, false), (1_900, true)];
-    for (phase_ms, close) in phases {
+    blackhole("timing_blackhole", ClusterSettings::default(), &phases).await;
+}
+
+/// The same at the floor of what the configuration accepts: ttl 3, loop_wait 1,
+/// retry_timeout 1.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_blackholed_leader_stops_in_time_at_the_fastest_accepted_timing() {
+    let settings = ClusterSettings {
+        ttl: 3,
+        loop_wait: 1,
+        retry_timeout: 1,
+        ..ClusterSettings::default()
+    };
+    blackhole("timing_blackhole_floor", settings, &[(0, false), (600, true)]).await;
+}
+
+async fn blackhole(name: &str, settings: ClusterSettings, phases: &[(u64, bool)]) {
+    init_tracing();
+    let opts = Opts {
+        etcd_proxies: true,
+        settings,
+        ..Opts::default()
+    };
+    let c = TestCluster::start(name, opts).await;
+    let ttl = Duration::from_secs(c.settings.ttl);
+    let mut leader = c.wait_healthy(Duration::from_secs(90)).await;
+    let direct = DirectWriters::start(&c, &leader).await;
+    for &(phase_ms, close) in phases {
         wait_for(
             "direct writes on the leader",
             Duration::from_secs(15),

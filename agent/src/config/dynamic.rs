@@ -240,13 +240,21 @@ impl Reader {
         let need = dc
             .loop_wait
             .saturating_add(dc.retry_timeout.saturating_mul(2));
-        if need <= dc.ttl {
-            return Ok(());
-        }
-        let reason = format!(
-            "{} is too small: loop_wait ({}) + 2 * retry_timeout ({}) must not exceed ttl",
-            dc.ttl, dc.loop_wait, dc.retry_timeout
-        );
+        // The demotion point must also leave room for a renewal attempt (`ha::timing`).
+        let ha = crate::ha::HaConfig {
+            ttl: crate::ha::Millis::secs(dc.ttl),
+            loop_wait: crate::ha::Millis::secs(dc.loop_wait),
+            watchdog: crate::ha::WatchdogMode::Off,
+            ..crate::ha::HaConfig::default()
+        };
+        let reason = match crate::ha::timing::unsafe_timing(&ha) {
+            _ if need > dc.ttl => format!(
+                "{} is too small: loop_wait ({}) + 2 * retry_timeout ({}) must not exceed ttl",
+                dc.ttl, dc.loop_wait, dc.retry_timeout
+            ),
+            Some(why) => format!("{} is too small: {why}", dc.ttl),
+            None => return Ok(()),
+        };
         let d = DynamicConfig::default();
         let used = format!(
             "ttl {}, loop_wait {}, retry_timeout {}",
