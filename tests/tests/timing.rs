@@ -45,7 +45,12 @@ async fn a_blackholed_leader_stops_in_time_at_the_fastest_accepted_timing() {
         retry_timeout: 1,
         ..ClusterSettings::default()
     };
-    blackhole("timing_blackhole_floor", settings, &[(0, false), (600, true)]).await;
+    blackhole(
+        "timing_blackhole_floor",
+        settings,
+        &[(0, false), (600, true)],
+    )
+    .await;
 }
 
 async fn blackhole(name: &str, settings: ClusterSettings, phases: &[(u64, bool)]) {
