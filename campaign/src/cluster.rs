@@ -265,6 +265,9 @@ bootstrap:
     - data-checksums
   pg_hba:
     - local all all trust
+    # The observer opens a new connection every 100 ms per member (direct writers, health
+    # probes): SCRAM's key derivation on each would cost more CPU than the writes themselves.
+    - host all postgres {observer}/32 trust
     - host all all 10.213.0.0/24 md5
     - host replication replicator 10.213.0.0/24 md5
 postgresql:
@@ -290,6 +293,7 @@ tags:
   clonefrom: false
 "#,
             name = h.name,
+            observer = self.topo.observer.addr,
             etcd = self.etcd_hosts(),
             ttl = self.settings.ttl,
             loop_wait = self.settings.loop_wait,

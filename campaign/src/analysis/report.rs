@@ -40,8 +40,9 @@ impl Row {
         }
     }
 
-    fn cells(&self, name: &str) -> String {
-        let verdict = if self.lost + self.lost_direct + self.overlaps + self.unhealed == 0 {
+    fn cells(&self, name: &str, direct_fails: bool) -> String {
+        let direct = if direct_fails { self.lost_direct } else { 0 };
+        let verdict = if self.lost + direct + self.overlaps + self.unhealed == 0 {
             "pass"
         } else {
             "**FAIL**"
@@ -51,15 +52,16 @@ impl Row {
         } else {
             format!("**{}** ({:.1} s)", self.overlaps, self.overlap_secs)
         };
-        let lost = if self.lost + self.lost_direct == 0 {
+        let lost = if self.lost == 0 {
             "0".to_string()
         } else {
-            format!("**{}** + {} direct", self.lost, self.lost_direct)
+            format!("**{}**", self.lost)
         };
         format!(
-            "| {name} | {} | {} | {lost} | {overlaps} | {} | {} | {} | {verdict} |",
+            "| {name} | {} | {} | {lost} | {} | {overlaps} | {} | {} | {} | {verdict} |",
             self.faults,
             self.acked,
+            self.lost_direct,
             med_max(&self.gaps),
             med_max(&self.heals),
             self.unhealed
@@ -93,12 +95,12 @@ pub fn table(r: &Report) -> String {
         }
     }
     let mut out = String::from(
-        "| nemesis | faults | writes acked (HAProxy) | acked writes lost | two writable primaries (count, time) | longest write gap, s (median / max) | heal → healthy, s (median / max) | unhealed | result |\n|---|---|---|---|---|---|---|---|---|\n",
+        "| nemesis | faults | writes acked (HAProxy) | acked writes lost (HAProxy) | direct writes lost | two writable primaries (count, time) | longest write gap, s (median / max) | heal → healthy, s (median / max) | unhealed | result |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for (n, row) in &rows {
-        let _ = writeln!(out, "{}", row.cells(n.name()));
+        let _ = writeln!(out, "{}", row.cells(n.name(), r.direct_losses_fail()));
     }
-    let _ = writeln!(out, "{}", all.cells("**all**"));
+    let _ = writeln!(out, "{}", all.cells("**all**", r.direct_losses_fail()));
     out
 }
 
@@ -143,6 +145,13 @@ pub fn render(r: &Report) -> String {
             f.lost_direct.len(),
             f.overlaps.len(),
         );
+    }
+    let notes = r.notes();
+    if !notes.is_empty() {
+        out.push_str("\n## notes (not failures)\n\n");
+        for n in &notes {
+            let _ = writeln!(out, "- {n}");
+        }
     }
     let failures = r.failures();
     if failures.is_empty() {

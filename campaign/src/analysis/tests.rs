@@ -180,9 +180,22 @@ fn a_planted_lost_write_is_reported_in_its_faults_window() {
 fn a_planted_lost_direct_write_is_reported() {
     let mut s = switchover_run();
     let v = s.direct_one("node2", 15.01, 15.02, true);
-    let r = analyze(&s.finish(&[v], 20.0));
+    let events = s.finish(&[v], 20.0);
+    let r = analyze(&events);
     assert_eq!(r.faults[1].lost_direct, vec![("node2".to_string(), v)]);
+    // Asynchronous replication: reported, but not a failure (see direct_losses_fail).
+    assert!(r.passed(), "{:?}", r.failures());
+    assert_eq!(r.notes().len(), 1);
+    assert!(report::render(&r).contains("1 acknowledged direct write(s) lost"));
+    // Synchronous replication: a failure.
+    let mut sync_events = events;
+    if let Event::Start { mode, .. } = &mut sync_events[0] {
+        *mode = "sync".into();
+    }
+    let r = analyze(&sync_events);
     assert!(!r.passed());
+    assert!(r.failures()[0].contains("1 acknowledged direct write(s) lost"));
+    assert!(r.notes().is_empty());
 }
 
 #[test]
@@ -283,7 +296,7 @@ fn an_unhealed_fault_a_missing_lookup_and_a_missing_end_fail() {
             .any(|f| f.contains("campaign_d was never read"))
     );
     assert!(failures.iter().any(|f| f.contains("no end line")));
-    assert!(report::table(&r).contains("| isolate | 1 | 0 | 0 | 0 | - | - | 1 | **FAIL** |"));
+    assert!(report::table(&r).contains("| isolate | 1 | 0 | 0 | 0 | 0 | - | - | 1 | **FAIL** |"));
 }
 
 #[test]
