@@ -1,7 +1,8 @@
 //! Processes on the campaign's hosts: started with `ip netns exec` (and `setpriv` to the
 //! `postgres` user for the agents, which refuse root), output appended to a log file, killed
 //! when dropped. Finding a host's processes goes by namespace (`ip netns pids`), which also
-//! finds what an agent started on its own (PostgreSQL, the fence).
+//! finds what an agent started on its own (PostgreSQL, the fence). Each service gets a process
+//! group of its own.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -52,7 +53,12 @@ pub fn spawn_in(
         })
         .stdout(out)
         .stderr(err)
-        .kill_on_drop(true);
+        .kill_on_drop(true)
+        // A process group of its own. In the campaign's group, a SIGSTOPped agent would be
+        // woken by the kernel (SIGHUP + SIGCONT to a stopped member of an orphaned group,
+        // sent when any process of the group exits) as soon as the campaign runs detached
+        // from a terminal, and a Ctrl-C in a terminal would hit every service at once.
+        .process_group(0);
     cmd.spawn()
         .with_context(|| format!("start {} in {ns}", program.display()))
 }
