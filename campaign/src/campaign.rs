@@ -97,25 +97,42 @@ async fn drive(o: &Options, topo: Topology, log: &EventLog) -> anyhow::Result<()
     let client_rt = NsRuntime::start(&topo.client.ns)?;
     let observer = Observer::new(obs_rt.clone(), topo.clone())?;
     let mut cluster = Cluster::new(topo.clone(), o.settings.clone());
+    let result = schedule(o, &topo, log, &observer, &client_rt, &mut cluster).await;
+    // PostgreSQL's logs live in the data directories, which are removed at the end: keep
+    // them however the run ended (they explain a member that would not start).
+    cluster.keep_postgres_logs();
+    drop(client_rt);
+    result
+}
+
+async fn schedule(
+    o: &Options,
+    topo: &Topology,
+    log: &EventLog,
+    observer: &Observer,
+    client_rt: &NsRuntime,
+    cluster: &mut Cluster,
+) -> anyhow::Result<()> {
+    let obs_rt = observer.runtime().clone();
     let bootstrap = Duration::from_secs(180);
 
     tracing::info!("--- starting etcd (3 members)");
     for i in 0..3 {
         cluster.start_etcd(i)?;
     }
-    wait_etcd(&observer, bootstrap).await?;
+    wait_etcd(observer, bootstrap).await?;
     tracing::info!("--- starting 3 members");
     for i in 0..3 {
         cluster.start_agent(i)?;
     }
-    let primary = healthy(&observer, log, 0, bootstrap).await?;
+    let primary = healthy(observer, log, 0, bootstrap).await?;
     cluster.start_haproxy()?;
     observer
         .execute(&primary, SCHEMA)
         .await
         .context("create the campaign tables")?;
     tracing::info!(%primary, "--- cluster healthy; starting the workload");
-    let workload = Workload::start(&client_rt, &obs_rt, &topo, log, o.interval);
+    let workload = Workload::start(client_rt, &obs_rt, topo, log, o.interval);
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     while workload.acks() == 0 {
         if tokio::time::Instant::now() > deadline {
@@ -140,8 +157,8 @@ async fn drive(o: &Options, topo: Topology, log: &EventLog) -> anyhow::Result<()
         };
         tracing::info!(id = p.id, nemesis = %p.nemesis, %leader, "--- fault {} of {}", p.id, o.schedule.len());
         let mut ctx = Ctx {
-            cluster: &mut cluster,
-            observer: &observer,
+            cluster,
+            observer,
             log,
             hold: o.hold,
             exe: exe.clone(),
@@ -155,11 +172,11 @@ async fn drive(o: &Options, topo: Topology, log: &EventLog) -> anyhow::Result<()
             outcome = Err(e.context(format!("fault #{} ({})", p.id, p.nemesis)));
             break;
         }
-        if let Err(e) = healthy(&observer, log, p.id, o.heal_timeout).await {
+        if let Err(e) = healthy(observer, log, p.id, o.heal_timeout).await {
             outcome = Err(e.context(format!("fault #{} ({})", p.id, p.nemesis)));
             break;
         }
-        if let Err(e) = wait_etcd(&observer, o.heal_timeout).await {
+        if let Err(e) = wait_etcd(observer, o.heal_timeout).await {
             log.push(&Event::Unhealed {
                 t: log.t(),
                 id: p.id,
@@ -198,8 +215,6 @@ async fn drive(o: &Options, topo: Topology, log: &EventLog) -> anyhow::Result<()
         id: last,
         what: format!("final lookup on {final_primary}"),
     });
-    cluster.keep_postgres_logs();
-    drop(client_rt);
     outcome
 }
 

@@ -37,10 +37,12 @@ pub struct Ctx<'a> {
 }
 
 impl Ctx<'_> {
-    fn fault(&self, p: &Planned, target: Option<&str>, detail: String) {
+    /// Records the fault, with `t` the moment its injection began (writes acknowledged from
+    /// then on belong to it).
+    fn fault(&self, p: &Planned, t: f64, target: Option<&str>, detail: String) {
         tracing::info!(id = p.id, nemesis = %p.nemesis, target, %detail, "--- fault injected");
         self.log.push(&Event::Fault {
-            t: self.log.t(),
+            t,
             id: p.id,
             nemesis: p.nemesis,
             target: target.map(str::to_string),
@@ -90,11 +92,13 @@ pub async fn apply(ctx: &mut Ctx<'_>, p: &Planned, leader: &str) -> anyhow::Resu
     let etcd: Vec<Ipv4Addr> = ctx.cluster.topo.etcd.iter().map(|h| h.addr).collect();
     let client = ctx.cluster.topo.client.addr;
     let hold = ctx.hold;
+    let t0 = ctx.log.t();
     match p.nemesis {
         Nemesis::KillMember => {
             let killed = ctx.cluster.kill_member(li).await;
             ctx.fault(
                 p,
+                t0,
                 Some(leader),
                 format!("kill -9 of every process on {}: {killed:?}", host.ns),
             );
@@ -109,6 +113,7 @@ pub async fn apply(ctx: &mut Ctx<'_>, p: &Planned, leader: &str) -> anyhow::Resu
             }
             ctx.fault(
                 p,
+                t0,
                 Some(leader),
                 format!("kill -9 of PostgreSQL: {killed:?}"),
             );
@@ -118,21 +123,31 @@ pub async fn apply(ctx: &mut Ctx<'_>, p: &Planned, leader: &str) -> anyhow::Resu
         Nemesis::KillAgent => {
             let pid = ctx.cluster.agent_pid(li);
             ctx.cluster.kill_agent(li).await;
-            ctx.fault(p, Some(leader), format!("kill -9 of ha-agent pid {pid:?}"));
+            ctx.fault(
+                p,
+                t0,
+                Some(leader),
+                format!("kill -9 of ha-agent pid {pid:?}"),
+            );
             tokio::time::sleep(ctx.agent_outage()).await;
             ctx.cluster.start_agent(li)?;
             ctx.healed(p);
         }
         Nemesis::StopAgent => {
             let pid = ctx.cluster.signal_agent(li, Signal::SIGSTOP);
-            ctx.fault(p, Some(leader), format!("SIGSTOP of ha-agent pid {pid:?}"));
+            ctx.fault(
+                p,
+                t0,
+                Some(leader),
+                format!("SIGSTOP of ha-agent pid {pid:?}"),
+            );
             tokio::time::sleep(ctx.agent_outage()).await;
             ctx.cluster.signal_agent(li, Signal::SIGCONT);
             ctx.healed(p);
         }
-        Nemesis::PartitionFromEtcd => partition(ctx, p, leader, &host.ns, &etcd, false).await?,
+        Nemesis::PartitionFromEtcd => partition(ctx, p, leader, t0, &host.ns, &etcd, false).await?,
         Nemesis::PartitionFromMembers => {
-            partition(ctx, p, leader, &host.ns, &others, false).await?
+            partition(ctx, p, leader, t0, &host.ns, &others, false).await?
         }
         Nemesis::Isolate => {
             let all: Vec<Ipv4Addr> = etcd
@@ -141,7 +156,7 @@ pub async fn apply(ctx: &mut Ctx<'_>, p: &Planned, leader: &str) -> anyhow::Resu
                 .copied()
                 .chain([client])
                 .collect();
-            partition(ctx, p, leader, &host.ns, &all, false).await?;
+            partition(ctx, p, leader, t0, &host.ns, &all, false).await?;
         }
         Nemesis::AsymmetricCut => {
             let all: Vec<Ipv4Addr> = etcd
@@ -150,7 +165,7 @@ pub async fn apply(ctx: &mut Ctx<'_>, p: &Planned, leader: &str) -> anyhow::Resu
                 .copied()
                 .chain([client])
                 .collect();
-            partition(ctx, p, leader, &host.ns, &all, true).await?;
+            partition(ctx, p, leader, t0, &host.ns, &all, true).await?;
         }
         Nemesis::EtcdQuorumLoss => {
             let keep = rng.below(3) as usize;
@@ -162,7 +177,7 @@ pub async fn apply(ctx: &mut Ctx<'_>, p: &Planned, leader: &str) -> anyhow::Resu
                 .iter()
                 .map(|&i| ctx.cluster.topo.etcd[i].name.as_str())
                 .collect();
-            ctx.fault(p, None, format!("kill -9 of {names:?} (quorum lost)"));
+            ctx.fault(p, t0, None, format!("kill -9 of {names:?} (quorum lost)"));
             tokio::time::sleep(hold).await;
             for &i in &stopped {
                 ctx.cluster.start_etcd(i)?;
@@ -179,13 +194,13 @@ pub async fn apply(ctx: &mut Ctx<'_>, p: &Planned, leader: &str) -> anyhow::Resu
                 .filter(|n| n != leader)
                 .collect();
             rng.shuffle(&mut cands);
-            ctx.fault(p, Some(leader), format!("switchover to {}", cands[0]));
+            ctx.fault(p, t0, Some(leader), format!("switchover to {}", cands[0]));
             let to = switchover(ctx, p, leader, &cands[..1]).await?;
             ctx.note(p, format!("switched over to {to}"));
             ctx.healed(p);
         }
         Nemesis::SwitchoverStorm => {
-            ctx.fault(p, Some(leader), format!("{STORM} switchovers in a row"));
+            ctx.fault(p, t0, Some(leader), format!("{STORM} switchovers in a row"));
             let mut cur = leader.to_string();
             for step in 1..=STORM {
                 let mut cands: Vec<String> = ctx
@@ -220,6 +235,7 @@ pub async fn apply(ctx: &mut Ctx<'_>, p: &Planned, leader: &str) -> anyhow::Resu
             net::queue_outgoing(&host.ns)?;
             ctx.fault(
                 p,
+                t0,
                 Some(leader),
                 format!(
                     "{} ms ± {} ms on every packet {} sends",
@@ -249,6 +265,7 @@ async fn partition(
     ctx: &mut Ctx<'_>,
     p: &Planned,
     leader: &str,
+    t0: f64,
     ns: &str,
     peers: &[Ipv4Addr],
     incoming_only: bool,
@@ -263,7 +280,7 @@ async fn partition(
     } else {
         "no packets to or from"
     };
-    ctx.fault(p, Some(leader), format!("{ns}: {how} {peers:?}"));
+    ctx.fault(p, t0, Some(leader), format!("{ns}: {how} {peers:?}"));
     tokio::time::sleep(ctx.hold).await;
     net::heal(ns)?;
     ctx.healed(p);

@@ -164,30 +164,55 @@ fn run(program: &str, args: &[&str]) -> anyhow::Result<()> {
 
 /// Drops every packet between the host in `ns` and `peers`, both ways.
 pub fn cut(ns: &str, peers: &[Ipv4Addr]) -> anyhow::Result<()> {
-    for p in peers {
-        let p = p.to_string();
-        ns_exec(
-            ns,
-            "iptables",
-            &["-w", "-A", "INPUT", "-s", &p, "-j", "DROP"],
-        )?;
-        ns_exec(
-            ns,
-            "iptables",
-            &["-w", "-A", "OUTPUT", "-d", &p, "-j", "DROP"],
-        )?;
-    }
-    Ok(())
+    let rules: Vec<String> = peers
+        .iter()
+        .flat_map(|p| {
+            [
+                format!("-A INPUT -s {p} -j DROP"),
+                format!("-A OUTPUT -d {p} -j DROP"),
+            ]
+        })
+        .collect();
+    apply_rules(ns, &rules)
 }
 
 /// Drops every packet from `peers` to the host in `ns` (it can still send to them).
 pub fn cut_incoming(ns: &str, peers: &[Ipv4Addr]) -> anyhow::Result<()> {
-    for p in peers {
-        ns_exec(
-            ns,
-            "iptables",
-            &["-w", "-A", "INPUT", "-s", &p.to_string(), "-j", "DROP"],
-        )?;
+    let rules: Vec<String> = peers
+        .iter()
+        .map(|p| format!("-A INPUT -s {p} -j DROP"))
+        .collect();
+    apply_rules(ns, &rules)
+}
+
+/// Adds `rules` to the filter table of `ns` in one transaction (`iptables-restore
+/// --noflush`): a cut takes effect for every peer at the same instant. Added one by one, a
+/// leader already cut from its replicas but not yet from HAProxy acknowledged a write that
+/// then existed nowhere else.
+fn apply_rules(ns: &str, rules: &[String]) -> anyhow::Result<()> {
+    use std::io::Write;
+    let mut child = Command::new("ip")
+        .args(["netns", "exec", ns, "iptables-restore", "--noflush"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .context("run iptables-restore (install iptables)")?;
+    let input = format!("*filter\n{}\nCOMMIT\n", rules.join("\n"));
+    child
+        .stdin
+        .take()
+        .context("iptables-restore stdin")?
+        .write_all(input.as_bytes())
+        .context("write rules to iptables-restore")?;
+    let out = child
+        .wait_with_output()
+        .context("wait for iptables-restore")?;
+    if !out.status.success() {
+        bail!(
+            "iptables-restore in {ns} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
     }
     Ok(())
 }
