@@ -323,3 +323,66 @@ fn judge(topo: &Topology, probes: &[Probe], leader: Option<&str>) -> Health {
         detail,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn probe(name: &str, rec: Option<bool>, receiver: Option<&str>, senders: &str) -> Probe {
+        Probe {
+            name: name.into(),
+            in_recovery: rec,
+            receiver: receiver.map(str::to_string),
+            senders: senders.into(),
+        }
+    }
+
+    fn healthy_probes() -> Vec<Probe> {
+        vec![
+            probe(
+                "node1",
+                Some(false),
+                None,
+                "node2=streaming,node3=streaming",
+            ),
+            probe("node2", Some(true), Some("streaming 10.213.0.11"), ""),
+            probe("node3", Some(true), Some("streaming 10.213.0.11"), ""),
+        ]
+    }
+
+    #[test]
+    fn one_primary_named_by_the_leader_key_with_both_replicas_streaming_is_healthy() {
+        let h = judge(&Topology::standard(), &healthy_probes(), Some("node1"));
+        assert!(h.healthy, "{}", h.detail);
+        assert_eq!(h.primary.as_deref(), Some("node1"));
+    }
+
+    #[test]
+    fn anything_less_is_not_healthy() {
+        let topo = Topology::standard();
+        assert!(!judge(&topo, &healthy_probes(), Some("node2")).healthy);
+        assert!(!judge(&topo, &healthy_probes(), None).healthy);
+        let mut p = healthy_probes();
+        p[2].receiver = Some("streaming 10.213.0.12".into());
+        assert!(
+            !judge(&topo, &p, Some("node1")).healthy,
+            "replica streams from elsewhere"
+        );
+        let mut p = healthy_probes();
+        p[0].senders = "node2=streaming,node3=catchup".into();
+        assert!(
+            !judge(&topo, &p, Some("node1")).healthy,
+            "primary does not list it streaming"
+        );
+        let mut p = healthy_probes();
+        p[1].in_recovery = None;
+        assert!(
+            !judge(&topo, &p, Some("node1")).healthy,
+            "a member does not answer"
+        );
+        let mut p = healthy_probes();
+        p[2].in_recovery = Some(false);
+        let h = judge(&topo, &p, Some("node1"));
+        assert!(!h.healthy && h.primary.is_none(), "two primaries");
+    }
+}
