@@ -45,8 +45,11 @@ pub enum Event {
     },
     /// A fault was injected.
     Fault {
-        /// When.
+        /// When its injection began.
         t: f64,
+        /// When it was in place (processes killed, rules active).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        done: Option<f64>,
         /// Its position in the schedule (1-based).
         id: u32,
         /// What.

@@ -43,6 +43,7 @@ impl Ctx<'_> {
         tracing::info!(id = p.id, nemesis = %p.nemesis, target, %detail, "--- fault injected");
         self.log.push(&Event::Fault {
             t,
+            done: Some(self.log.t()),
             id: p.id,
             nemesis: p.nemesis,
             target: target.map(str::to_string),

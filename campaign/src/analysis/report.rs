@@ -13,6 +13,7 @@ struct Row {
     faults: usize,
     acked: usize,
     lost: usize,
+    lost_async: usize,
     lost_direct: usize,
     overlaps: usize,
     overlap_secs: f64,
@@ -26,6 +27,7 @@ impl Row {
         self.faults += 1;
         self.acked += f.acked;
         self.lost += f.lost.len();
+        self.lost_async += f.lost_async.len();
         self.lost_direct += f.lost_direct.len();
         self.overlaps += f.overlaps.len();
         self.overlap_secs += f.overlaps.iter().map(|o| o.length).sum::<f64>();
@@ -61,7 +63,7 @@ impl Row {
             "| {name} | {} | {} | {lost} | {} | {overlaps} | {} | {} | {} | {verdict} |",
             self.faults,
             self.acked,
-            self.lost_direct,
+            format!("{} / {}", self.lost_async, self.lost_direct),
             med_max(&self.gaps),
             med_max(&self.heals),
             self.unhealed
@@ -95,7 +97,7 @@ pub fn table(r: &Report) -> String {
         }
     }
     let mut out = String::from(
-        "| nemesis | faults | writes acked (HAProxy) | acked writes lost (HAProxy) | direct writes lost | two writable primaries (count, time) | longest write gap, s (median / max) | heal → healthy, s (median / max) | unhealed | result |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| nemesis | faults | writes acked (HAProxy) | acked writes lost (HAProxy) | lost in the async window (HAProxy / direct) | two writable primaries (count, time) | longest write gap, s (median / max) | heal → healthy, s (median / max) | unhealed | result |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for (n, row) in &rows {
         let _ = writeln!(out, "{}", row.cells(n.name(), r.direct_losses_fail()));
@@ -136,12 +138,13 @@ pub fn render(r: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "- #{} {name} → {} at t={:.1} s: {} acked, {} lost, {} direct lost, {} overlaps, longest gap {gap}, healthy after {heal}",
+            "- #{} {name} → {} at t={:.1} s: {} acked, {} lost, {} + {} direct lost in the async window, {} overlaps, longest gap {gap}, healthy after {heal}",
             f.id,
             f.target.as_deref().unwrap_or("-"),
             f.window.0,
             f.acked,
             f.lost.len(),
+            f.lost_async.len(),
             f.lost_direct.len(),
             f.overlaps.len(),
         );

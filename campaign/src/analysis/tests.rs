@@ -64,6 +64,7 @@ impl Sim {
     fn fault(&mut self, t: f64, id: u32, nemesis: Nemesis, target: &str) {
         self.events.push(Event::Fault {
             t,
+            done: Some(ms(t, 5)),
             id,
             nemesis,
             target: Some(target.into()),
@@ -296,7 +297,9 @@ fn an_unhealed_fault_a_missing_lookup_and_a_missing_end_fail() {
             .any(|f| f.contains("campaign_d was never read"))
     );
     assert!(failures.iter().any(|f| f.contains("no end line")));
-    assert!(report::table(&r).contains("| isolate | 1 | 0 | 0 | 0 | 0 | - | - | 1 | **FAIL** |"));
+    assert!(
+        report::table(&r).contains("| isolate | 1 | 0 | 0 | 0 / 0 | 0 | - | - | 1 | **FAIL** |")
+    );
 }
 
 #[test]
@@ -330,4 +333,53 @@ fn the_events_file_round_trips_into_the_same_report() {
     std::fs::remove_dir_all(&dir).unwrap();
     assert_eq!(back, events);
     assert_eq!(analyze(&back), analyze(&events));
+}
+
+#[test]
+fn a_write_lost_at_a_crash_is_asyncs_window_in_async_mode_and_a_failure_otherwise() {
+    let mut s = Sim::new();
+    s.writes(1.0, 10.0, Some("node1"));
+    s.fault(10.0, 1, Nemesis::KillMember, "node1");
+    s.writes(10.0, 20.0, None);
+    s.writes(20.0, 30.0, Some("node2"));
+    // 9.95 was acknowledged 0.05 s before the kill; 8.0 two seconds before.
+    let at = |t: f64| {
+        s.events
+            .iter()
+            .find_map(|e| match e {
+                Event::W { v, s, ok: true, .. } if (*s - t).abs() < 1e-9 => Some(*v),
+                _ => None,
+            })
+            .unwrap()
+    };
+    let (near, far) = (at(9.95), at(8.0));
+    let events = s.finish(&[near], 30.0);
+    let r = analyze(&events);
+    assert!(r.passed(), "{:?}", r.failures());
+    assert_eq!(r.faults[1].lost_async, vec![near]);
+    assert!(r.notes()[0].contains("lost with the leader"));
+    assert!(report::table(&r).contains("| kill-member | 1 |"));
+    assert!(report::table(&r).contains("| 1 / 0 |"));
+
+    let mut sync_events = events.clone();
+    if let Event::Start { mode, .. } = &mut sync_events[0] {
+        *mode = "sync".into();
+    }
+    let r = analyze(&sync_events);
+    assert!(!r.passed());
+    assert_eq!(r.faults[0].lost, vec![near]);
+
+    // Outside the window: a failure in any mode.
+    let mut far_events: Vec<Event> = events
+        .into_iter()
+        .filter(|e| !matches!(e, Event::Lookup { .. } | Event::End { .. }))
+        .collect();
+    let mut s2 = Sim {
+        events: std::mem::take(&mut far_events),
+        next_v: 0,
+    };
+    s2.next_v = i64::MAX / 2;
+    let r = analyze(&s2.finish(&[far], 30.0));
+    assert!(!r.passed());
+    assert_eq!(r.faults[0].lost, vec![far]);
 }
