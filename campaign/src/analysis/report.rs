@@ -59,11 +59,11 @@ impl Row {
         } else {
             format!("**{}**", self.lost)
         };
+        let in_window = format!("{} / {}", self.lost_async, self.lost_direct);
         format!(
-            "| {name} | {} | {} | {lost} | {} | {overlaps} | {} | {} | {} | {verdict} |",
+            "| {name} | {} | {} | {lost} | {in_window} | {overlaps} | {} | {} | {} | {verdict} |",
             self.faults,
             self.acked,
-            format!("{} / {}", self.lost_async, self.lost_direct),
             med_max(&self.gaps),
             med_max(&self.heals),
             self.unhealed
