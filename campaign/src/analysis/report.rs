@@ -97,7 +97,7 @@ pub fn table(r: &Report) -> String {
         }
     }
     let mut out = String::from(
-        "| nemesis | faults | writes acked (HAProxy) | acked writes lost (HAProxy) | lost in the async window (HAProxy / direct) | two writable primaries (count, time) | longest write gap, s (median / max) | heal → healthy, s (median / max) | unhealed | result |\n|---|---|---|---|---|---|---|---|---|---|\n",
+        "| nemesis | faults | writes acked (HAProxy) | acked writes lost (HAProxy) | lost to async replication (HAProxy / direct) | two writable primaries (count, time) | longest write gap, s (median / max) | heal → healthy, s (median / max) | unhealed | result |\n|---|---|---|---|---|---|---|---|---|---|\n",
     );
     for (n, row) in &rows {
         let _ = writeln!(out, "{}", row.cells(n.name(), r.direct_losses_fail()));
@@ -138,7 +138,7 @@ pub fn render(r: &Report) -> String {
         };
         let _ = writeln!(
             out,
-            "- #{} {name} → {} at t={:.1} s: {} acked, {} lost, {} + {} direct lost in the async window, {} overlaps, longest gap {gap}, healthy after {heal}",
+            "- #{} {name} → {} at t={:.1} s: {} acked, {} lost, async losses {} + {} direct, {} overlaps, longest gap {gap}, healthy after {heal}",
             f.id,
             f.target.as_deref().unwrap_or("-"),
             f.window.0,
