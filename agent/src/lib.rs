@@ -17,6 +17,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod dcs;
+pub mod fence;
 pub mod ha;
 pub mod logging;
 pub mod peers;

@@ -30,6 +30,8 @@ struct PatroniStatus {
     xlog: Xlog,
     #[serde(default)]
     tags: serde_json::Map<String, serde_json::Value>,
+    #[serde(default)]
+    database_system_identifier: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -53,13 +55,31 @@ impl PeerClient {
         Ok(PeerClient { http })
     }
 
-    /// Asks every member of `cluster` except `me`, concurrently.
-    pub async fn probe(&self, cluster: &Cluster, me: &str) -> Vec<PeerStatus> {
+    /// The HTTP client (no proxies, bounded timeouts), for other member-to-member calls.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Asks every member of `cluster` except `me`, concurrently, and also the members in
+    /// `remembered` (name -> API URL) that `cluster` no longer lists: after etcd lost its
+    /// keys, the members' own word is all there is (Patroni probes its last healthy view too).
+    pub async fn probe(
+        &self,
+        cluster: &Cluster,
+        remembered: &std::collections::BTreeMap<String, String>,
+        me: &str,
+    ) -> Vec<PeerStatus> {
+        let mut targets: std::collections::BTreeMap<&str, &str> = remembered
+            .iter()
+            .map(|(n, u)| (n.as_str(), u.as_str()))
+            .collect();
+        for m in &cluster.members {
+            targets.insert(&m.name, &m.record.api_url);
+        }
         let mut set = tokio::task::JoinSet::new();
-        for m in cluster.members.iter().filter(|m| m.name != me) {
+        for (name, url) in targets.into_iter().filter(|(n, _)| *n != me) {
             let http = self.http.clone();
-            let url = m.record.api_url.clone();
-            let name = m.name.clone();
+            let (url, name) = (url.to_string(), name.to_string());
             set.spawn(async move { ask(&http, &url, &name).await });
         }
         let mut out = Vec::new();
@@ -114,6 +134,7 @@ fn peer_status(name: &str, st: &PatroniStatus) -> PeerStatus {
         lsn: lsn.map(Lsn),
         nofailover: crate::dcs::records::tag_true(tags.get("nofailover")) || priority == 0,
         failover_priority: priority,
+        sysid: st.database_system_identifier.clone(),
     }
 }
 

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod faults;
 mod footprint;
 mod stats;
 mod transitions;
@@ -37,6 +38,8 @@ enum What {
     Api(api::Opts),
     /// `hactl list` latency with hyperfine.
     Hactl(api::Opts),
+    /// A fault aimed at the leader for 1.5 x ttl: write gap, two-primary time, lost writes.
+    Faults(faults::Opts),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -59,6 +62,7 @@ fn main() -> anyhow::Result<()> {
             What::Idle(o) => footprint::idle(o).await,
             What::Api(o) => api::primary_endpoint(o).await,
             What::Hactl(o) => api::hactl_list(o).await,
+            What::Faults(o) => faults::run(o).await,
         }
     })
 }

@@ -93,6 +93,8 @@ pub enum Command {
     Flush(cmd::flush::Args),
     /// Delete a cluster's keys from etcd.
     Remove(cmd::remove::Args),
+    /// Resolve a system-ID conflict: write the leader's system identifier into `initialize`.
+    FixInitialize(cmd::fix_initialize::Args),
     /// Print hactl's version and each member's agent version.
     Version(cmd::version::Args),
     /// Print a shell completion script.

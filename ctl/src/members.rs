@@ -288,6 +288,14 @@ fn service_info(c: &Cluster) -> Vec<String> {
     if dynamic(c).pause {
         lines.push("Maintenance mode: on".to_string());
     }
+    // hapg's own: patronictl has no such line.
+    if let Some(conflict) = c.system_id_conflict() {
+        let mut s = conflict;
+        if let Some(first) = s.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        lines.push(s);
+    }
     if let Some(f) = &c.failover
         && let Some(at) = f.value.scheduled_at.as_deref().filter(|s| !s.is_empty())
     {

@@ -23,8 +23,16 @@ pub struct Opts {
     pub etcd_proxies: bool,
     /// Start HAProxy (needs exactly 3 members).
     pub haproxy: bool,
+    /// HAProxy with the check timing of Patroni's sample configuration (`inter 1s fall 2
+    /// rise 1`, `timeout check 5s`) instead of the shipped file's 100 ms checks.
+    pub haproxy_patroni_checks: bool,
     /// Extra tags: (member index from 0, key, YAML value).
     pub tags: Vec<(usize, String, String)>,
+    /// Called for each member (index from 0, its directory) before the agents start, e.g. to
+    /// put a file there.
+    pub before_start: Option<fn(usize, &std::path::Path)>,
+    /// Start only the first N members (the others are prepared, to be started by the test).
+    pub start_only: Option<usize>,
 }
 
 impl Default for Opts {
@@ -34,7 +42,10 @@ impl Default for Opts {
             settings: ClusterSettings::default(),
             etcd_proxies: false,
             haproxy: false,
+            haproxy_patroni_checks: false,
             tags: Vec::new(),
+            before_start: None,
+            start_only: None,
         }
     }
 }
@@ -93,23 +104,25 @@ impl TestCluster {
                 .filter(|(idx, _, _)| *idx == i)
                 .map(|(_, k, v)| (k.clone(), v.clone()))
                 .collect();
+            if let Some(f) = opts.before_start {
+                f(i, &n.dir);
+            }
             nodes.push(n);
         }
-        for n in &mut nodes {
+        for n in nodes.iter_mut().take(opts.start_only.unwrap_or(usize::MAX)) {
             n.start(&opts.settings);
         }
         let haproxy = opts.haproxy.then(|| {
-            assert_eq!(
-                nodes.len(),
-                3,
-                "the shipped haproxy.cfg describes 3 members"
+            assert!(
+                nodes.len() >= 3,
+                "the shipped haproxy.cfg describes 3 members (the first three are used)"
             );
             let m = [
                 (nodes[0].pg_port, nodes[0].api_port),
                 (nodes[1].pg_port, nodes[1].api_port),
                 (nodes[2].pg_port, nodes[2].api_port),
             ];
-            HaproxyProc::start(&m, &log_dir.join("haproxy.log"))
+            HaproxyProc::start_with(&m, &log_dir, opts.haproxy_patroni_checks)
         });
         let etcd_client = etcd_client::Client::connect([etcd.endpoint()], None)
             .await
@@ -164,6 +177,23 @@ impl TestCluster {
         r.kvs()
             .first()
             .map(|kv| String::from_utf8_lossy(kv.value()).into_owned())
+    }
+
+    /// Writes a cluster key as an operator would with etcdctl (no lease).
+    pub async fn etcd_put(&self, key: &str, value: &str) {
+        let mut kv = self.etcd_client.kv_client();
+        kv.put(format!("{}{key}", self.prefix()), value, None)
+            .await
+            .expect("etcd put");
+    }
+
+    /// Deletes a cluster key, or with `prefix` every key under it (`""`: the whole cluster).
+    pub async fn etcd_delete(&self, key: &str, prefix: bool) {
+        let mut kv = self.etcd_client.kv_client();
+        let opts = prefix.then(|| etcd_client::DeleteOptions::new().with_prefix());
+        kv.delete(format!("{}{key}", self.prefix()), opts)
+            .await
+            .expect("etcd delete");
     }
 
     /// Every key under the cluster prefix with its value.

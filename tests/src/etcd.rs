@@ -75,10 +75,18 @@ impl EtcdProc {
         let bin = etcd_bin();
         std::fs::create_dir_all(log_dir)
             .unwrap_or_else(|e| panic!("create {}: {e}", log_dir.display()));
-        let data = tempfile::Builder::new()
-            .prefix("hapg-etcd-")
-            .tempdir()
-            .unwrap_or_else(|e| panic!("temp dir: {e}"));
+        // In memory when the machine has /dev/shm: etcd fsyncs every write, and on a busy
+        // shared disk that can stall it for seconds, which is not what the tests are about
+        // (etcd outages are injected on purpose).
+        let shm = std::path::Path::new("/dev/shm");
+        let mut b = tempfile::Builder::new();
+        b.prefix("hapg-etcd-");
+        let data = if shm.is_dir() {
+            b.tempdir_in(shm)
+        } else {
+            b.tempdir()
+        }
+        .unwrap_or_else(|e| panic!("temp dir: {e}"));
         let log_path = log_dir.join("etcd.log");
         // A fresh log per run; restarts append to it.
         File::create(&log_path).unwrap_or_else(|e| panic!("create {}: {e}", log_path.display()));

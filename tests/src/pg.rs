@@ -195,6 +195,15 @@ impl PgNode {
         self.home.join("data")
     }
 
+    /// The data directory's system identifier (PostgreSQL running or stopped).
+    pub async fn sysid(&self) -> String {
+        match self.status().await.state {
+            ha_agent::ha::PgState::Running(r) => r.sysid,
+            ha_agent::ha::PgState::Stopped(s) => s.sysid,
+            other => panic!("no system identifier in state {other:?}"),
+        }
+    }
+
     /// `status()`.
     pub async fn status(&self) -> PgStatus {
         self.pg.status().await
@@ -375,7 +384,9 @@ pub async fn primary_and_replica(scratch: &Path) -> (PgNode, PgNode) {
     a.pg.sync_slots(&[MemberName::new("pg-a"), MemberName::new("pg-b")])
         .await
         .expect("slots on pg-a");
-    b.pg.clone_from(&a.upstream()).await.expect("clone pg-b");
+    b.pg.clone_from(&a.upstream(), &a.sysid().await)
+        .await
+        .expect("clone pg-b");
     b.pg.start(&ha_agent::ha::StartAs::Replica {
         upstream: Some(a.upstream()),
     })

@@ -173,8 +173,19 @@ fn clone_from_primary_starts_a_streaming_replica_that_uses_its_slot() {
                 .collect();
             assert_eq!(slots, vec!["pg_b".to_string()]);
 
+            tracing::info!("--- a clone of another system than expected is not used");
+            let err =
+                b.pg.clone_from(&a.upstream(), "7000000000000000001")
+                    .await
+                    .unwrap_err();
+            assert!(err.to_string().contains("not used"), "{err}");
+            assert!(
+                !b.data_dir().join("PG_VERSION").exists(),
+                "nothing was swapped in"
+            );
+
             tracing::info!("--- clone");
-            b.pg.clone_from(&a.upstream()).await.unwrap();
+            b.pg.clone_from(&a.upstream(), &sysid).await.unwrap();
             match b.status().await.state {
                 PgState::Stopped(s) => {
                     tracing::info!(state = ?s.control_state, "pg_control after clone");
@@ -377,7 +388,9 @@ fn follow_repoints_a_replica_without_restart() {
             let mut s = (*c.pg.settings()).clone();
             s.use_slots = false;
             c.pg.update(s);
-            c.pg.clone_from(&a.upstream()).await.unwrap();
+            c.pg.clone_from(&a.upstream(), &a.sysid().await)
+                .await
+                .unwrap();
             c.pg.start(&StartAs::Replica {
                 upstream: Some(a.upstream()),
             })

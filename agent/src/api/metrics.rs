@@ -185,7 +185,34 @@ pub fn render(snap: &NodeSnapshot, now_secs: f64) -> String {
         "patroni_failsafe_mode_is_active",
         "Value is 1 if failsafe mode is active, 0 if inactive.",
         "gauge",
-        "0".into(),
+        b(snap.failsafe_active),
+    );
+    gauge(
+        "patroni_failsafe_mode_enabled",
+        "Value is 1 if failsafe_mode is enabled, 0 otherwise.",
+        "gauge",
+        b(snap.ha.failsafe_mode),
+    );
+    let failsafe_member = snap
+        .cluster
+        .as_ref()
+        .and_then(|c| c.failsafe.as_ref())
+        .is_some_and(|f| f.contains_key(&snap.member));
+    gauge(
+        "patroni_failsafe_member",
+        "Value is 1 if this node is a member of failsafe, 0 otherwise.",
+        "gauge",
+        b(failsafe_member),
+    );
+    let conflict = snap
+        .cluster
+        .as_ref()
+        .is_some_and(|c| c.system_id_conflict().is_some());
+    gauge(
+        "hapg_system_id_conflict",
+        "Value is 1 if the initialize key names another system than some members' data, 0 otherwise.",
+        "gauge",
+        b(conflict),
     );
     let tl = snap.pg.state.running().map_or(0, |r| r.timeline);
     gauge(

@@ -7,6 +7,7 @@
 pub mod auth;
 pub mod config_edit;
 pub mod control;
+mod failsafe;
 pub mod handover;
 pub mod health;
 pub mod metrics;
@@ -40,6 +41,8 @@ pub struct ApiState<D: Dcs> {
     pub requests: mpsc::Sender<ApiRequest>,
     /// `restapi.authentication`.
     pub auth: Option<Credentials>,
+    /// Promises given through `POST /failsafe`, read by the loop.
+    pub failsafe: crate::runtime::FailsafeInbox,
 }
 
 /// The router with every endpoint.
@@ -70,6 +73,10 @@ pub fn router<D: Dcs>(state: ApiState<D>) -> Router {
         .route("/restart", post(control::restart::<D>))
         .route("/reinitialize", post(control::reinitialize::<D>))
         .route("/reload", post(control::reload::<D>))
+        .route(
+            "/failsafe",
+            on(methods, failsafe::get_failsafe::<D>).post(failsafe::post_failsafe::<D>),
+        )
         .fallback(not_found)
         .layer(axum::middleware::from_fn(move |req, next| {
             auth::require(auth.clone(), req, next)

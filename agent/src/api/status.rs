@@ -1,6 +1,6 @@
-//! JSON bodies of the status endpoints, shaped as Patroni's (see
-//! /work/shared/patroni-reference): `/patroni`, `/cluster`, `/history`, `/config`.
-//! Built from the snapshot only.
+//! JSON bodies of the status endpoints, shaped as Patroni's: `/patroni`, `/cluster`,
+//! `/history`, `/config`. Built from the snapshot only. `/patroni` also says what guards
+//! this member (`fence`, `watchdog`), which Patroni clients ignore.
 
 use serde_json::{Map, Value, json};
 
@@ -79,6 +79,18 @@ pub fn patroni(snap: &NodeSnapshot) -> Value {
     }
     if snap.ha.pause {
         o.insert("pause".into(), true.into());
+    }
+    if snap.failsafe_active {
+        o.insert("failsafe_mode_is_active".into(), true.into());
+    }
+    if let Some(conflict) = snap.cluster.as_ref().and_then(|c| c.system_id_conflict()) {
+        o.insert("system_id_conflict".into(), conflict.into());
+    }
+    // hapg's own: what guards this primary against a stalled agent.
+    if let Value::Object(g) = &snap.guards {
+        for (k, v) in g {
+            o.insert(k.clone(), v.clone());
+        }
     }
     if !snap.tags.is_empty() {
         o.insert("tags".into(), Value::Object(snap.tags.clone()));
@@ -229,6 +241,7 @@ pub fn cluster_health(snap: &NodeSnapshot, c: &Cluster) -> (&'static str, String
     let Some(leader) = c.leader_name() else {
         return ("unavailable", "no member holds the leader lock".into());
     };
+    let conflict = c.system_id_conflict();
     let leader_running = c
         .member(leader)
         .is_some_and(|m| m.record.state == "running" && m.record.normalized_role() == "primary");
@@ -240,7 +253,7 @@ pub fn cluster_health(snap: &NodeSnapshot, c: &Cluster) -> (&'static str, String
     }
     let max_lag = snap.ha.maximum_lag_on_failover;
     let leader_pos = leader_position(c);
-    let mut problems = Vec::new();
+    let mut problems: Vec<String> = conflict.into_iter().collect();
     for m in c.members.iter().filter(|m| m.name != leader) {
         let r = &m.record;
         if r.state != "running" || r.replication_state.as_deref() != Some("streaming") {

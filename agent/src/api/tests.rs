@@ -27,6 +27,7 @@ async fn start(tls: bool) -> (String, tempfile::TempDir) {
         30,
     ));
     let state = ApiState {
+        failsafe: Default::default(),
         snapshot: rx,
         dcs,
         requests: req_tx,

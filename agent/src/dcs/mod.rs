@@ -109,6 +109,10 @@ pub struct Cluster {
     pub history: Option<Versioned<Vec<HistoryRecord>>>,
     /// `status`.
     pub status: Option<StatusRecord>,
+    /// `failsafe`: member name -> REST API URL, written by the leader in failsafe mode.
+    pub failsafe: Option<std::collections::BTreeMap<String, String>>,
+    /// `config` exists but is not a JSON object: its mod_revision (the leader replaces it).
+    pub config_garbage: Option<i64>,
 }
 
 impl Cluster {
@@ -140,8 +144,14 @@ impl Cluster {
                             revision: kv.mod_revision,
                         });
                     }
-                    Ok(_) => bad(&"not a JSON object"),
-                    Err(e) => bad(&e),
+                    Ok(_) => {
+                        bad(&"not a JSON object");
+                        c.config_garbage = Some(kv.mod_revision);
+                    }
+                    Err(e) => {
+                        bad(&e);
+                        c.config_garbage = Some(kv.mod_revision);
+                    }
                 },
                 "failover" => {
                     if text.trim().is_empty() {
@@ -180,6 +190,10 @@ impl Cluster {
                     Ok(s) => c.status = Some(s),
                     Err(e) => bad(&e),
                 },
+                "failsafe" => match serde_json::from_str(&text) {
+                    Ok(m) => c.failsafe = Some(m),
+                    Err(e) => bad(&e),
+                },
                 other => {
                     if let Some(name) = other.strip_prefix("members/") {
                         if name.is_empty() || name.contains('/') {
@@ -207,13 +221,37 @@ impl Cluster {
         self.members.iter().find(|m| m.name == name)
     }
 
+    /// `initialize` holds a valid system identifier that some members' data directories do
+    /// not have: a description of the conflict (for `/cluster`, `hactl list`, the metrics).
+    pub fn system_id_conflict(&self) -> Option<String> {
+        let init = self
+            .initialize
+            .as_deref()
+            .filter(|i| ha::keys::is_system_id(i))?;
+        let others: Vec<String> = self
+            .members
+            .iter()
+            .filter_map(|m| {
+                let s = m.record.database_system_identifier.as_deref()?;
+                (s != init).then(|| format!("{} runs {s}", m.name))
+            })
+            .collect();
+        (!others.is_empty()).then(|| {
+            format!(
+                "system ID conflict: initialize says {init} but {}; resolve with hactl fix-initialize",
+                others.join(", ")
+            )
+        })
+    }
+
     /// The leader's name, if the key is held.
     pub fn leader_name(&self) -> Option<&str> {
         self.leader.as_ref().map(|l| l.name.as_str())
     }
 
-    /// The view the HA core decides on.
-    pub fn view(&self) -> ha::ClusterView {
+    /// The view the HA core decides on, for the member whose current lease is `our_lease`
+    /// (0: none).
+    pub fn view(&self, our_lease: i64) -> ha::ClusterView {
         let members = self
             .members
             .iter()
@@ -253,6 +291,11 @@ impl Cluster {
             leader: self.leader.as_ref().map(|l| ha::LeaderKey {
                 holder: MemberName::new(&l.name),
                 revision: Revision(l.revision),
+                lease: match l.lease {
+                    0 => ha::KeyLease::None,
+                    id if id == our_lease => ha::KeyLease::Ours,
+                    _ => ha::KeyLease::Other,
+                },
             }),
             members,
             failover,
@@ -271,6 +314,11 @@ impl Cluster {
                 })
                 .unwrap_or_default(),
             has_config: self.config.is_some(),
+            failsafe: self
+                .failsafe
+                .as_ref()
+                .map(|m| m.keys().map(MemberName::new).collect()),
+            config_garbage: self.config_garbage.map(Revision),
         }
     }
 }
@@ -349,6 +397,14 @@ pub trait Dcs: Send + Sync + 'static {
     /// Deletes `leader` if it holds our name.
     fn release_leader(&self) -> impl Future<Output = Result<CasOutcome>> + Send;
 
+    /// Puts our name under our lease into `leader` if its mod_revision is still `revision`
+    /// (taking over a key that cannot be trusted), keeping the lease alive first as
+    /// `acquire_leader` does.
+    fn take_over_leader(&self, revision: i64) -> impl Future<Output = Result<CasOutcome>> + Send;
+
+    /// Our current lease id (0: none), to tell keys under it from others.
+    fn lease_id(&self) -> i64;
+
     /// Writes `members/<me>` under our lease.
     fn publish_member(&self, record: &MemberRecord) -> impl Future<Output = Result<()>> + Send;
 
@@ -357,6 +413,13 @@ pub trait Dcs: Send + Sync + 'static {
 
     /// Writes the system identifier into `initialize`.
     fn write_initialize(&self, sysid: &str) -> impl Future<Output = Result<()>> + Send;
+
+    /// Replaces `initialize` with `sysid` if it still holds `found` (a corrupt value).
+    fn repair_initialize(
+        &self,
+        found: &str,
+        sysid: &str,
+    ) -> impl Future<Output = Result<CasOutcome>> + Send;
 
     /// Deletes `initialize` if it is still empty (a failed bootstrap).
     fn cancel_initialize(&self) -> impl Future<Output = Result<CasOutcome>> + Send;
@@ -379,6 +442,12 @@ pub trait Dcs: Send + Sync + 'static {
 
     /// Writes `history`.
     fn write_history(&self, history: &[HistoryRecord]) -> impl Future<Output = Result<()>> + Send;
+
+    /// Writes `failsafe` (member name -> REST API URL).
+    fn write_failsafe(
+        &self,
+        members: &std::collections::BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Writes a switchover/failover request.
     fn write_failover(

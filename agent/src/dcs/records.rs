@@ -48,6 +48,10 @@ pub struct MemberRecord {
     /// The member runs in maintenance mode (`patronictl pause --wait` waits for it).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub pause: bool,
+    /// The system identifier of the member's data directory (hapg's; Patroni shows it only in
+    /// `/patroni`): lets anyone reading etcd see a conflict with `initialize`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database_system_identifier: Option<String>,
 }
 
 impl MemberRecord {

@@ -75,11 +75,32 @@ pub enum Action {
         /// PostgreSQL's database system identifier.
         sysid: String,
     },
-    /// Create `config` from `bootstrap.dcs` if it does not exist (never overwrites).
-    SeedConfig,
+    /// Replace a corrupt `initialize` (compare-and-set on the corrupt value) with our system
+    /// identifier; only while holding the lease.
+    RepairInitialize {
+        /// The value found.
+        found: String,
+        /// Our data directory's system identifier.
+        sysid: String,
+    },
+    /// Write `config` (the last configuration seen, else `bootstrap.dcs`) where there is none,
+    /// or replacing an unusable one at `replacing` (compare-and-set either way: a usable config
+    /// someone wrote meanwhile is never overwritten).
+    SeedConfig {
+        /// The revision of the unusable value to replace; `None`: create only.
+        replacing: Option<Revision>,
+    },
     /// Create `leader` with our name under our lease if it does not exist. CAS: `Lost` aborts
     /// the batch. The only way a member that does not hold the key may start to.
     AcquireLease,
+    /// Put our name under our lease into a `leader` key that cannot be trusted (names no
+    /// member, has no lease, or names us under a lease that is not ours), if its revision is
+    /// still `revision`. CAS: `Lost` aborts the batch. Same safety as `AcquireLease`: it comes
+    /// only from a running primary with authority or the winner of a leader race.
+    TakeOverLeaderKey {
+        /// mod_revision of the key the decision saw.
+        revision: Revision,
+    },
     /// Keep our lease alive and, when the key was written under an older lease of ours,
     /// re-attach it with a compare on its value. CAS: `Lost` (the key is not ours any more or
     /// our lease expired) aborts the batch.
@@ -111,15 +132,22 @@ pub enum Action {
         /// The leader.
         upstream: Upstream,
     },
-    /// Job: stop, wipe the data directory, `pg_basebackup` from the leader, start as replica.
+    /// Job: `pg_basebackup` from the leader into a staging directory, then (only if the copy
+    /// has the cluster's system identifier) swap it in for the data directory and start as
+    /// replica.
     Reinitialize {
         /// The leader.
         upstream: Upstream,
+        /// The system identifier the copy must have (`initialize`).
+        sysid: String,
     },
-    /// Job: `pg_basebackup` into the empty data directory, start as replica.
+    /// Job: `pg_basebackup` into the empty data directory (through a staging directory, kept
+    /// only if the copy has the cluster's system identifier), start as replica.
     Clone {
         /// The leader.
         upstream: Upstream,
+        /// The system identifier the copy must have (`initialize`).
+        sysid: String,
     },
     /// Job: restart PostgreSQL in its current role (requested through the API).
     Restart,
@@ -132,6 +160,27 @@ pub enum Action {
     ClearFailover {
         /// mod_revision the decision saw.
         revision: Revision,
+    },
+    /// Move the fence's deadline to `timing::fence_deadline` of our authority as it stands
+    /// now (and pet the watchdog it holds). Safety: only right after the `AcquireLease`,
+    /// `RenewLease` or `FailsafeRound` that proved that authority in this batch, and before
+    /// any `Promote` or start as primary; a failure aborts the batch, so PostgreSQL is never
+    /// made primary unfenced.
+    ExtendFence,
+    /// Clear the fence's deadline (and close the watchdog cleanly): nothing to guard any more,
+    /// or maintenance mode. Harmless when late: the fence would only stop a PostgreSQL that
+    /// must not write anyway.
+    DisarmFence,
+    /// etcd unreachable, failsafe mode: ask every member named in the `failsafe` key to
+    /// accept us as leader (`POST /failsafe`). Applied only when every one accepts, and then
+    /// our authority runs until the round's send time plus ttl (a member that accepted does
+    /// not race for that long); otherwise the batch is aborted.
+    FailsafeRound,
+    /// Leader, failsafe mode: write the `failsafe` key listing these members (with their
+    /// REST API URLs, which the shell knows).
+    WriteFailsafeKey {
+        /// Every member of the cluster, us included.
+        members: Vec<MemberName>,
     },
 }
 
@@ -168,6 +217,16 @@ pub enum Ineligible {
     OtherCandidate(MemberName),
     /// PostgreSQL is not running as a healthy replica or primary.
     NotRunning,
+    /// The fence process is on but cannot be reached or started.
+    FenceUnavailable,
+    /// `watchdog.mode: required` and the watchdog cannot be used.
+    WatchdogUnavailable,
+    /// Failsafe mode: this leader called our `POST /failsafe` within the last ttl.
+    FailsafeLeader(MemberName),
+    /// Failsafe mode: the `failsafe` key does not list this member.
+    NotInFailsafeTopology,
+    /// `initialize` holds another system identifier than the members' data directories.
+    SystemIdConflict,
 }
 
 impl fmt::Display for Ineligible {
@@ -181,6 +240,22 @@ impl fmt::Display for Ineligible {
             Ineligible::NotHealthiest(m) => write!(f, "member {m} is healthier"),
             Ineligible::OtherCandidate(m) => write!(f, "failover candidate is {m}"),
             Ineligible::NotRunning => write!(f, "postgres is not running"),
+            Ineligible::FenceUnavailable => {
+                write!(f, "the fence process cannot be reached or started")
+            }
+            Ineligible::WatchdogUnavailable => {
+                write!(f, "watchdog is required but cannot be used")
+            }
+            Ineligible::FailsafeLeader(m) => {
+                write!(f, "failsafe mode: {m} is still running as the leader")
+            }
+            Ineligible::NotInFailsafeTopology => {
+                write!(f, "failsafe mode: this member is not in the failsafe key")
+            }
+            Ineligible::SystemIdConflict => write!(
+                f,
+                "the initialize key's system identifier is not the members' (an operator must resolve it)"
+            ),
         }
     }
 }
@@ -223,6 +298,10 @@ pub enum Reason {
     SwitchoverScheduled,
     /// The failover key cannot be acted on; clear it.
     FailoverRequestInvalid(String),
+    /// etcd answers but our lease was not renewed in time: stop before it could expire.
+    LeaseNotRenewedInTime,
+    /// This member may not lead any more (its fence or required watchdog is gone): hand over.
+    CannotLead(Ineligible),
 
     // ---- race for a vacant lease ----
     /// The lease is vacant and we are the healthiest eligible member.
@@ -259,6 +338,8 @@ pub enum Reason {
     LeaseExpiringWithoutDcs,
     /// etcd unreachable; nothing to do as a non-primary.
     DcsUnreachable,
+    /// etcd unreachable, failsafe mode: keep running as primary while every member accepts.
+    FailsafeKeepsLeader,
 
     // ---- misc ----
     /// A background job runs.
@@ -271,20 +352,19 @@ pub enum Reason {
     Paused,
     /// Acting on a request from the API.
     Requested(JobKind),
-    /// The data directory belongs to another cluster; the agent must stop.
-    SystemIdMismatch {
-        /// `initialize` in etcd.
+    /// `initialize` names another system than the data we would serve or copy: nothing is
+    /// stopped, nothing new is started until an operator resolves it.
+    SystemIdConflict {
+        /// `initialize` in etcd (or the identifier the leader reports).
         cluster: String,
-        /// Our data directory's.
+        /// Ours (or the leader's).
         local: String,
     },
-}
-
-impl Reason {
-    /// The agent must exit after this decision.
-    pub fn is_fatal(&self) -> bool {
-        matches!(self, Reason::SystemIdMismatch { .. })
-    }
+    /// No data yet and `initialize` cannot vouch for the leader's (absent, being written, or
+    /// corrupt): wait rather than copy an unverified cluster.
+    SystemIdUnverified,
+    /// The `leader` key cannot be trusted and we lead in fact: take it over.
+    ReclaimingLeaderKey,
 }
 
 impl fmt::Display for Reason {
@@ -323,6 +403,11 @@ impl fmt::Display for Reason {
             }
             Reason::SwitchoverScheduled => write!(f, "no action. a switchover is scheduled"),
             Reason::FailoverRequestInvalid(why) => write!(f, "manual failover: {why}"),
+            Reason::LeaseNotRenewedInTime => write!(
+                f,
+                "demoting self because the leader lock could not be renewed in time"
+            ),
+            Reason::CannotLead(why) => write!(f, "giving up the leader lock: {why}"),
             Reason::RacingForVacantLease => {
                 write!(f, "promoted self to leader by acquiring session lock")
             }
@@ -367,14 +452,26 @@ impl fmt::Display for Reason {
                 )
             }
             Reason::DcsUnreachable => write!(f, "DCS is not accessible"),
+            Reason::FailsafeKeepsLeader => write!(
+                f,
+                "continue to run as a leader because failsafe mode is enabled and all members are accessible"
+            ),
             Reason::JobInProgress(k) => write!(f, "{k} in progress"),
             Reason::PostgresStarting => write!(f, "postgres is starting"),
             Reason::PostgresUnresponsive => write!(f, "postgres is not responding"),
             Reason::Paused => write!(f, "PAUSE: no action"),
             Reason::Requested(k) => write!(f, "{k} requested through the API"),
-            Reason::SystemIdMismatch { cluster, local } => write!(
+            Reason::SystemIdConflict { cluster, local } => write!(
                 f,
-                "system ID mismatch, data directory belongs to {local}, cluster is {cluster}"
+                "system ID conflict: initialize says {cluster}, data directory is {local}; not starting anything new until it is resolved"
+            ),
+            Reason::SystemIdUnverified => write!(
+                f,
+                "waiting for the initialize key before copying the leader's data"
+            ),
+            Reason::ReclaimingLeaderKey => write!(
+                f,
+                "taking back the leader lock, which named no member holding it"
             ),
         }
     }

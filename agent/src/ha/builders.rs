@@ -107,8 +107,17 @@ pub(super) fn node(me: &str) -> Node {
             bootstrapping: false,
             following: None,
             request: None,
+            fence: FenceState::Ready { armed: None },
+            watchdog: WatchdogState::Off,
+            failsafe_valid_until: None,
+            failsafe_leader: None,
         },
-        cfg: HaConfig::default(),
+        // Most tables are about other rules: the fence is switched on by the cases about it
+        // (`tests/fencing.rs`), so that their action lists stay about their own rule.
+        cfg: HaConfig {
+            fence: false,
+            ..HaConfig::default()
+        },
     }
 }
 
@@ -132,13 +141,20 @@ pub(super) fn peer(n: &str, lsn: u64) -> PeerStatus {
         lsn: Some(Lsn(lsn)),
         nofailover: false,
         failover_priority: 1,
+        sysid: Some(SYSID.into()),
     }
 }
 
 impl Node {
+    /// A running primary, with 20 s of lease left (as after a recent renewal).
     pub fn primary(mut self, lsn: u64) -> Self {
         self.obs.pg = PgState::Running(running(PgRole::Primary, lsn, 1));
         self.set_my_role(PgRole::Primary, lsn);
+        self.lease_left(20_000)
+    }
+    /// No lease known (never renewed in this process).
+    pub fn no_lease(mut self) -> Self {
+        self.obs.lease_valid_until = None;
         self
     }
     pub fn replica(mut self, lsn: u64) -> Self {
@@ -167,15 +183,42 @@ impl Node {
         }
         self
     }
+    /// Edits the cluster view; a `leader` key naming this node is under its own lease.
     pub fn cluster(mut self, f: impl FnOnce(&mut ClusterView)) -> Self {
+        let me = self.obs.me.clone();
         if let DcsView::Reachable(v) = &mut self.obs.dcs {
             f(v);
+            if let Some(l) = v.leader.as_mut().filter(|l| l.holder == me) {
+                l.lease = KeyLease::Ours;
+            }
         }
         self
     }
     pub fn lease_left(mut self, ms: u64) -> Self {
         self.obs.lease_valid_until = Some(self.obs.now.plus(Millis(ms)));
         self
+    }
+    /// Sets the `leader` key as given (after `cluster`, which would mark it ours).
+    pub fn leader_key(mut self, holder: &str, lease: KeyLease) -> Self {
+        if let DcsView::Reachable(v) = &mut self.obs.dcs {
+            v.leader = Some(LeaderKey {
+                holder: name(holder),
+                revision: Revision(77),
+                lease,
+            });
+        }
+        self
+    }
+    /// The fence is on (as by default in production) and in state `f`.
+    pub fn fenced(mut self, f: FenceState) -> Self {
+        self.cfg.fence = true;
+        self.obs.fence = f;
+        self
+    }
+    /// The fence holds a deadline.
+    pub fn armed(self) -> Self {
+        let at = self.obs.now.plus(Millis(5_000));
+        self.fenced(FenceState::Ready { armed: Some(at) })
     }
     pub fn dcs_down(mut self) -> Self {
         self.obs.dcs = DcsView::Unreachable {
@@ -252,9 +295,11 @@ pub(super) trait ViewExt {
 
 impl ViewExt for ClusterView {
     fn leader(&mut self, n: &str) -> &mut Self {
+        // `Node::cluster` marks the lease ours when the holder is the node under test.
         self.leader = Some(LeaderKey {
             holder: name(n),
             revision: Revision(10),
+            lease: KeyLease::Other,
         });
         self
     }

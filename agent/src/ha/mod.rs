@@ -9,18 +9,25 @@
 //! - `decide` is total and deterministic;
 //! - never `Promote` (or start as primary) unless the lease is held and fresh, or an
 //!   `AcquireLease`/`RenewLease` earlier in the same batch proves it (a lost CAS aborts the batch);
-//! - a primary whose lease could expire before it stops (etcd unreachable and less than
-//!   `retry_timeout` left) always demotes.
+//! - a primary whose authority (lease, or an accepted failsafe round) is not valid beyond the
+//!   demotion point (`timing::demote_at`) demotes at once, whatever etcd's cache says and
+//!   whichever situation it is in; only maintenance mode and our own bootstrap are exempt;
+//! - PostgreSQL is made primary (promote, start as primary) only after the fence is armed in
+//!   the same batch, when the fence is on.
 //!
 //! The situation decides the submodule: etcd down (`dcs_down`), leader key vacant
 //! (`no_leader`), we hold it (`leader`), someone else holds it (`replica`).
 
 pub mod action;
 mod dcs_down;
+mod fencing;
+pub mod keys;
 mod leader;
 pub mod model;
 mod no_leader;
 mod replica;
+pub mod timing;
+mod untrusted;
 
 #[cfg(test)]
 mod builders;
@@ -59,6 +66,26 @@ pub struct HaConfig {
     pub failover_priority: i64,
     /// The config file has a `bootstrap` section: this member may initialize a new cluster.
     pub can_bootstrap: bool,
+    /// The fence process guards a primary against a stalled agent (`fence.enabled`).
+    pub fence: bool,
+    /// `watchdog.mode`.
+    pub watchdog: WatchdogMode,
+    /// `watchdog.safety_margin`; `None` for Patroni's -1 (the watchdog fires at ttl / 2).
+    pub watchdog_safety_margin: Option<Millis>,
+    /// `failsafe_mode`: a leader that cannot reach etcd keeps running while every member
+    /// accepts it through `POST /failsafe`.
+    pub failsafe_mode: bool,
+}
+
+/// `watchdog.mode` (Patroni's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchdogMode {
+    /// No watchdog.
+    Off,
+    /// Use the watchdog when it can be opened.
+    Automatic,
+    /// Never become leader without a working watchdog.
+    Required,
 }
 
 impl Default for HaConfig {
@@ -76,25 +103,67 @@ impl Default for HaConfig {
             nofailover: false,
             failover_priority: 1,
             can_bootstrap: true,
+            fence: true,
+            watchdog: WatchdogMode::Off,
+            watchdog_safety_margin: Some(Millis::secs(5)),
+            failsafe_mode: false,
         }
     }
 }
 
 /// Decides what this member does now. See the module documentation for the rules.
 pub fn decide(obs: &Observation, cfg: &HaConfig) -> Decision {
-    match &obs.dcs {
+    if let Some(d) = fencing::authority_expired(obs, cfg) {
+        return fencing::disarm_when_idle(obs, cfg, d);
+    }
+    let d = match &obs.dcs {
         DcsView::Unreachable { since } => dcs_down::decide(obs, *since, cfg),
-        DcsView::Reachable(view) => match &view.leader {
-            None => no_leader::decide(obs, view, cfg),
-            Some(l) if l.holder == obs.me => leader::decide(obs, view, l, cfg),
-            Some(l) => replica::decide(obs, view, l, cfg),
+        DcsView::Reachable(view) => match keys::leader_state(view, &obs.me) {
+            keys::LeaderState::Vacant => no_leader::decide(obs, view, cfg),
+            keys::LeaderState::Ours(l) => leader::decide(obs, view, l, cfg),
+            keys::LeaderState::Other(l) => replica::decide(obs, view, l, cfg),
+            keys::LeaderState::Untrusted(l) => untrusted::decide(obs, view, l, cfg),
         },
+    };
+    fencing::disarm_when_idle(obs, cfg, d)
+}
+
+/// Whether this member should ask the others for their status (`GET /patroni`) before
+/// deciding: the leader race (vacant or untrusted `leader` key, PostgreSQL running), and a
+/// member without data that must check the leader's system identifier before copying it.
+pub fn needs_peers(view: &ClusterView, me: &MemberName, pg: &PgState) -> bool {
+    match keys::leader_state(view, me) {
+        keys::LeaderState::Vacant | keys::LeaderState::Untrusted(_) => {
+            matches!(pg, PgState::Running(_))
+        }
+        keys::LeaderState::Other(_) => *pg == PgState::NoData,
+        keys::LeaderState::Ours(_) => false,
     }
 }
 
 /// Whether the lease is known to be valid at `obs.now`.
 pub fn lease_is_fresh(obs: &Observation) -> bool {
     obs.lease_valid_until.is_some_and(|until| until > obs.now)
+}
+
+/// Until when this member may accept writes: the later of its lease's validity and, in
+/// failsafe mode, of the last failsafe round every member accepted.
+pub fn authority_until(obs: &Observation, cfg: &HaConfig) -> Option<Millis> {
+    let failsafe = obs.failsafe_valid_until.filter(|_| cfg.failsafe_mode);
+    obs.lease_valid_until.max(failsafe)
+}
+
+pub use fencing::writes_possible;
+
+/// Whether this member accepts a `POST /failsafe` from a leader cut off from etcd: unless it
+/// runs as a primary itself (Patroni's rule; a primary answers "Running as a leader").
+pub fn accepts_failsafe(pg: &PgState) -> bool {
+    pg.role() != PgRole::Primary
+}
+
+/// PostgreSQL runs as primary here, or a job may leave it running as one.
+pub fn may_write(obs: &Observation) -> bool {
+    obs.pg.role() == PgRole::Primary || obs.job.is_some_and(|j| j.primary)
 }
 
 /// The replication target for `leader`, if its member record says where it listens.
@@ -116,25 +185,4 @@ fn slot_members(view: &ClusterView, me: &MemberName) -> Vec<MemberName> {
         .collect();
     v.sort();
     v
-}
-
-/// The system identifier of the local data directory, if PostgreSQL told us.
-fn local_sysid(pg: &PgState) -> Option<&str> {
-    match pg {
-        PgState::Stopped(s) => Some(&s.sysid),
-        PgState::Running(r) => Some(&r.sysid),
-        _ => None,
-    }
-}
-
-/// A fatal decision when our data directory belongs to another cluster than `initialize` says.
-fn sysid_mismatch(obs: &Observation, view: &ClusterView) -> Option<Decision> {
-    let cluster = view.initialize.as_deref().filter(|s| !s.is_empty())?;
-    let local = local_sysid(&obs.pg).filter(|s| !s.is_empty())?;
-    (cluster != local).then(|| {
-        Decision::idle(Reason::SystemIdMismatch {
-            cluster: cluster.to_string(),
-            local: local.to_string(),
-        })
-    })
 }

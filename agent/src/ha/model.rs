@@ -111,9 +111,46 @@ pub struct Observation {
     pub following: Option<MemberName>,
     /// A request made through the REST API (restart, reinitialize) waiting to be acted on.
     pub request: Option<LocalRequest>,
+    /// The fence process that stops PostgreSQL when our authority runs out.
+    pub fence: FenceState,
+    /// The watchdog device (held by the fence process).
+    pub watchdog: WatchdogState,
+    /// Until when the last failsafe round that every member accepted lets us keep writing
+    /// (its send time plus ttl); `None` when no round was accepted since etcd was last seen.
+    pub failsafe_valid_until: Option<Millis>,
+    /// A leader that called our `POST /failsafe` within the last ttl (failsafe mode: while it
+    /// lasts we do not race for the lease).
+    pub failsafe_leader: Option<MemberName>,
+}
+
+/// The fence process, as the shell found it this cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceState {
+    /// Switched off by configuration (`fence.enabled: false`).
+    Disabled,
+    /// It answers; `armed` is the deadline it holds (on our monotonic clock), if any.
+    Ready {
+        /// Current deadline.
+        armed: Option<Millis>,
+    },
+    /// It neither answers nor could be started again: nothing guards a stalled agent.
+    Unavailable,
+}
+
+/// The watchdog device, as the fence process reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchdogState {
+    /// Not configured (`watchdog.mode: off`).
+    Off,
+    /// Configured and the device can be used.
+    Usable,
+    /// Configured but the device cannot be opened or set up.
+    Unusable,
 }
 
 /// What etcd showed this cycle.
+// One per cycle, built once and moved: boxing the view would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DcsView {
     /// etcd answered: the cluster's keys.
@@ -142,6 +179,10 @@ pub struct ClusterView {
     pub history: Vec<TimelineSwitch>,
     /// The `config` key exists (the cluster's dynamic configuration has been seeded).
     pub has_config: bool,
+    /// `failsafe`: the members the leader last listed for failsafe mode (`None`: no key).
+    pub failsafe: Option<Vec<MemberName>>,
+    /// `config` exists but is unusable (not a JSON object): its revision, for replacing it.
+    pub config_garbage: Option<Revision>,
 }
 
 impl ClusterView {
@@ -158,6 +199,19 @@ pub struct LeaderKey {
     pub holder: MemberName,
     /// mod_revision of the key.
     pub revision: Revision,
+    /// Which lease the key is attached to.
+    pub lease: KeyLease,
+}
+
+/// The lease a key is attached to, as this member sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyLease {
+    /// Our current lease.
+    Ours,
+    /// Some other lease (another member's, or an earlier one of ours).
+    Other,
+    /// No lease: the key never expires (written by hand, or restored).
+    None,
 }
 
 /// A member's record (`members/<name>`) as the core needs it.
@@ -234,6 +288,8 @@ pub struct PeerStatus {
     pub nofailover: bool,
     /// Its `failover_priority` tag (higher wins ties).
     pub failover_priority: i64,
+    /// Its data directory's system identifier (`database_system_identifier`).
+    pub sysid: Option<String>,
 }
 
 /// PostgreSQL's role.

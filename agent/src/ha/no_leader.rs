@@ -9,15 +9,14 @@
 //! compare-and-create lets exactly one win, and `Promote` follows only a won `AcquireLease`.
 
 use super::action::lag;
+use super::fencing::{guards_missing, proven};
+use super::keys;
 use super::{
     Action, ClusterView, Decision, HaConfig, Ineligible, JobKind, Observation, PgRole, PgState,
-    Reason, RunningPg, StartAs, StopMode, slot_members, sysid_mismatch,
+    Reason, RunningPg, StartAs, StopMode, slot_members,
 };
 
 pub(super) fn decide(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Decision {
-    if let Some(d) = sysid_mismatch(obs, view) {
-        return d;
-    }
     match view.initialize.as_deref() {
         None if !obs.pg.has_data() => uninitialized(obs, cfg),
         Some("") => being_bootstrapped(obs, cfg),
@@ -33,6 +32,10 @@ fn uninitialized(obs: &Observation, cfg: &HaConfig) -> Decision {
     }
     if !cfg.can_bootstrap || cfg.nofailover {
         return Decision::idle(Reason::CannotBootstrap);
+    }
+    // The member that bootstraps leads: not without its fence or a required watchdog.
+    if let Some(why) = guards_missing(obs, cfg) {
+        return Decision::idle(Reason::NotRacing(why));
     }
     if cfg.pause {
         return Decision::idle(Reason::Paused);
@@ -59,13 +62,13 @@ fn being_bootstrapped(obs: &Observation, cfg: &HaConfig) -> Decision {
     }
     match &obs.pg {
         PgState::Running(r) if r.role == PgRole::Primary => {
-            let mut actions = vec![
-                Action::AcquireLease,
+            let mut actions = proven(Action::AcquireLease, cfg);
+            actions.extend([
                 Action::WriteInitialize {
                     sysid: r.sysid.clone(),
                 },
-                Action::SeedConfig,
-            ];
+                Action::SeedConfig { replacing: None },
+            ]);
             if cfg.use_slots {
                 actions.push(Action::SyncSlots {
                     members: Vec::new(),
@@ -74,21 +77,19 @@ fn being_bootstrapped(obs: &Observation, cfg: &HaConfig) -> Decision {
             Decision::new(actions, Reason::InitializedNewCluster)
         }
         // Bootstrapped, then PostgreSQL stopped before we took the lease: take it, then start.
-        PgState::Stopped(_) if !cfg.pause => Decision::new(
-            [
-                Action::AcquireLease,
-                Action::Start {
-                    role: StartAs::Primary,
-                },
-            ],
-            Reason::InitializedNewCluster,
-        ),
+        PgState::Stopped(_) if !cfg.pause => {
+            let mut actions = proven(Action::AcquireLease, cfg);
+            actions.push(Action::Start {
+                role: StartAs::Primary,
+            });
+            Decision::new(actions, Reason::InitializedNewCluster)
+        }
         _ => Decision::idle(Reason::Bootstrapping),
     }
 }
 
 /// The leader went away (or etcd lost its keys): race if we are the best candidate.
-fn vacant(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Decision {
+pub(super) fn vacant(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Decision {
     // A start-as-primary in flight from when we held the lease: it no longer may.
     if obs.job.is_some_and(|j| j.primary) && !cfg.pause {
         return Decision::new(
@@ -125,17 +126,24 @@ fn vacant(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Decision {
     };
     match eligibility(obs, view, cfg, r) {
         Ok(()) => {
-            let mut actions = vec![Action::AcquireLease];
+            let mut actions = proven(Action::AcquireLease, cfg);
             if r.role == PgRole::Replica {
                 actions.push(Action::Promote);
             }
-            if view.initialize.is_none() {
-                actions.push(Action::WriteInitialize {
+            match keys::initialize(view) {
+                keys::Initialize::Absent => actions.push(Action::WriteInitialize {
                     sysid: r.sysid.clone(),
-                });
+                }),
+                keys::Initialize::Corrupt(found) => actions.push(Action::RepairInitialize {
+                    found: found.to_string(),
+                    sysid: r.sysid.clone(),
+                }),
+                keys::Initialize::Claimed | keys::Initialize::Valid(_) => {}
             }
             if !view.has_config {
-                actions.push(Action::SeedConfig);
+                actions.push(Action::SeedConfig {
+                    replacing: view.config_garbage,
+                });
             }
             if let Some(fo) = &view.failover {
                 // A failover or switchover request is consumed by whoever takes over.
@@ -169,6 +177,26 @@ pub(super) fn eligibility(
 ) -> Result<(), Ineligible> {
     if cfg.nofailover {
         return Err(Ineligible::NoFailoverTag);
+    }
+    if let Some(why) = guards_missing(obs, cfg) {
+        return Err(why);
+    }
+    // A system-ID conflict lets the running primary keep (re)taking the lease, and nobody
+    // else become one.
+    if me.role != PgRole::Primary && keys::system_id_conflict(obs, view).is_some() {
+        return Err(Ineligible::SystemIdConflict);
+    }
+    if cfg.failsafe_mode {
+        // A leader that cannot reach etcd but reached us keeps running for ttl after its
+        // last `POST /failsafe`: racing now could make a second primary.
+        if let Some(l) = obs.failsafe_leader.as_ref().filter(|l| *l != &obs.me) {
+            return Err(Ineligible::FailsafeLeader(l.clone()));
+        }
+        if let Some(names) = view.failsafe.as_ref().filter(|n| !n.is_empty())
+            && !names.contains(&obs.me)
+        {
+            return Err(Ineligible::NotInFailsafeTopology);
+        }
     }
     // A failover request names who takes over, as long as that member is around.
     let forced = match view.failover.as_ref().and_then(|f| f.candidate.as_ref()) {

@@ -6,10 +6,10 @@
 //! when stopped, re-point replication when it follows someone else, and rewind (or, when
 //! rewinding is off or did not help, clone again) when its timeline diverged from the leader's.
 
+use super::keys::{self, Initialize};
 use super::{
     Action, ClusterView, Decision, HaConfig, JobKind, LeaderKey, LocalRequest, Millis, Observation,
-    PgRole, PgState, Reason, RunningPg, StartAs, StopMode, TimelineSwitch, sysid_mismatch,
-    upstream_of,
+    PgState, Reason, RunningPg, StartAs, StopMode, TimelineSwitch, upstream_of,
 };
 
 pub(super) fn decide(
@@ -22,17 +22,13 @@ pub(super) fn decide(
     // Safety before anything else: a primary, or a job that may start one, stops at once. Only
     // maintenance mode overrides this, because there the operator owns PostgreSQL (as in
     // Patroni).
-    let may_write = obs.pg.role() == PgRole::Primary || obs.job.is_some_and(|j| j.primary);
-    if may_write && !cfg.pause {
+    if super::fencing::writes_possible(obs) && !cfg.pause {
         return Decision::new(
             [Action::Demote {
                 mode: StopMode::Immediate,
             }],
             Reason::LeaderKeyHeldByOther(leader.clone()),
         );
-    }
-    if let Some(d) = sysid_mismatch(obs, view) {
-        return d;
     }
     if let Some(job) = obs.job {
         return Decision::idle(Reason::JobInProgress(job.kind));
@@ -43,17 +39,31 @@ pub(super) fn decide(
     let Some(upstream) = upstream_of(view, leader) else {
         return Decision::idle(Reason::WaitingForLeaderRecord(leader.clone()));
     };
-    if obs.request == Some(LocalRequest::Reinitialize) {
+    // Copying the leader's data needs its identity confirmed: `initialize` valid, the leader
+    // (when it answers) running that very system, and our own data (if any) not in conflict.
+    let verified = match verified_sysid(obs, view, leader) {
+        Ok(sysid) => Some(sysid),
+        Err(d) if obs.pg == PgState::NoData || obs.request == Some(LocalRequest::Reinitialize) => {
+            return d;
+        }
+        Err(_) => None,
+    };
+    if obs.request == Some(LocalRequest::Reinitialize)
+        && let Some(sysid) = verified.clone()
+    {
         return Decision::new(
-            [Action::Reinitialize { upstream }],
+            [Action::Reinitialize { upstream, sysid }],
             Reason::Requested(JobKind::Reinitialize),
         );
     }
     match &obs.pg {
-        PgState::NoData => Decision::new(
-            [Action::Clone { upstream }],
-            Reason::CloningFromLeader(leader.clone()),
-        ),
+        PgState::NoData => match verified {
+            Some(sysid) => Decision::new(
+                [Action::Clone { upstream, sysid }],
+                Reason::CloningFromLeader(leader.clone()),
+            ),
+            None => Decision::idle(Reason::SystemIdUnverified),
+        },
         PgState::Stopped(_) => {
             // Started as a standby it replays its own WAL first; whether it diverged from the
             // leader's timeline is judged once it runs and reports its replay position.
@@ -77,12 +87,16 @@ pub(super) fn decide(
                 .not_streaming_since
                 .is_some_and(|since| obs.now.since(since) >= DIVERGENCE_CONFIRM);
             if stuck && diverged(r, leader_tl, &view.history) == Some(true) {
+                // Never rewrite data because of an identity etcd cannot vouch for.
+                let Some(sysid) = verified else {
+                    return Decision::idle(conflict_reason(obs, view));
+                };
                 // Throwing data away is only right when rewinding is off or demonstrably did
                 // not help; a rewind that failed (most often because the leader could not be
                 // reached) is retried after a pause, never escalated to a wipe.
                 if !cfg.use_pg_rewind || rewound_recently(obs, cfg) {
                     return Decision::new(
-                        [Action::Reinitialize { upstream }],
+                        [Action::Reinitialize { upstream, sysid }],
                         Reason::ReinitializingDiverged(leader.clone()),
                     );
                 }
@@ -105,6 +119,45 @@ pub(super) fn decide(
             }
             Decision::idle(Reason::FollowingLeader(leader.clone()))
         }
+    }
+}
+
+/// The system identifier a copy of `leader`'s data must have, or the decision to wait: the
+/// `initialize` key must be a valid identifier, the leader (when it answered) must run that
+/// system, and our own data directory (if any) must not contradict it.
+fn verified_sysid(
+    obs: &Observation,
+    view: &ClusterView,
+    leader: &super::MemberName,
+) -> Result<String, Decision> {
+    let Initialize::Valid(cluster) = keys::initialize(view) else {
+        return Err(Decision::idle(Reason::SystemIdUnverified));
+    };
+    let leader_sysid = obs
+        .peers
+        .iter()
+        .find(|p| &p.name == leader)
+        .and_then(|p| p.sysid.as_deref());
+    if let Some(l) = leader_sysid.filter(|l| *l != cluster) {
+        return Err(Decision::idle(Reason::SystemIdConflict {
+            cluster: cluster.to_string(),
+            local: l.to_string(),
+        }));
+    }
+    if keys::system_id_conflict(obs, view).is_some() {
+        return Err(Decision::idle(conflict_reason(obs, view)));
+    }
+    Ok(cluster.to_string())
+}
+
+/// `SystemIdConflict` with what is known, else `SystemIdUnverified`.
+fn conflict_reason(obs: &Observation, view: &ClusterView) -> Reason {
+    match keys::system_id_conflict(obs, view) {
+        Some((cluster, local)) => Reason::SystemIdConflict {
+            cluster: cluster.to_string(),
+            local: local.to_string(),
+        },
+        None => Reason::SystemIdUnverified,
     }
 }
 

@@ -101,6 +101,8 @@ struct Inner {
     state: PgState,
     details: PgDetails,
     calls: Vec<Call>,
+    /// When `stop` was last called (tokio's clock), for timing assertions.
+    stopped_at: Option<tokio::time::Instant>,
     fail: Vec<Op>,
     /// Identity and position kept across stop/start.
     sysid: String,
@@ -133,6 +135,7 @@ impl FakePostgres {
                 state: PgState::NoData,
                 details: PgDetails::default(),
                 calls: Vec::new(),
+                stopped_at: None,
                 fail: Vec::new(),
                 sysid: "7000000000000000001".into(),
                 timeline: 1,
@@ -199,6 +202,11 @@ impl FakePostgres {
     /// Calls so far.
     pub fn calls(&self) -> Vec<Call> {
         self.inner().calls.clone()
+    }
+
+    /// When `stop` was last entered.
+    pub fn stopped_at(&self) -> Option<tokio::time::Instant> {
+        self.inner().stopped_at
     }
 
     /// Calls so far, clearing the record.
@@ -308,6 +316,7 @@ impl Postgres for FakePostgres {
 
     async fn stop(&self, mode: StopMode) -> Result<()> {
         let mut i = self.enter(Call::Stop(mode)).await?;
+        i.stopped_at = Some(tokio::time::Instant::now());
         if !is_running(&i.state) {
             return Ok(());
         }
@@ -366,8 +375,10 @@ impl Postgres for FakePostgres {
         Ok(())
     }
 
-    async fn clone_from(&self, upstream: &Upstream) -> Result<()> {
+    async fn clone_from(&self, upstream: &Upstream, sysid: &str) -> Result<()> {
         let mut i = self.enter(Call::Clone(upstream.clone())).await?;
+        // The copy takes the leader's identity, which the caller vouched for.
+        i.sysid = sysid.to_string();
         i.role = PgRole::Replica;
         i.upstream = Some(upstream.clone());
         i.state = stopped(&i, ControlState::InProduction);
@@ -460,7 +471,7 @@ mod tests {
     async fn clone_leaves_a_stopped_cluster_to_start_as_replica() {
         let pg = FakePostgres::new();
         pg.set_sysid("42");
-        pg.clone_from(&leader()).await.unwrap();
+        pg.clone_from(&leader(), "42").await.unwrap();
         match pg.status().await.state {
             PgState::Stopped(s) => assert_eq!(s.sysid, "42"),
             other => panic!("{other:?}"),

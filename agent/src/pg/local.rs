@@ -237,8 +237,15 @@ impl LocalPostgres {
         Ok(state)
     }
 
-    /// The observation behind `status()`.
+    /// The observation behind `status()`, with the postmaster's pid when one runs.
     async fn observe(&self) -> PgStatus {
+        let pid = postmaster::running(&self.settings().data_dir).map(|p| p.pid);
+        let mut st = self.observe_state(pid.is_some()).await;
+        st.details.postmaster_pid = pid;
+        st
+    }
+
+    async fn observe_state(&self, postmaster_runs: bool) -> PgStatus {
         let s = self.settings();
         let plain = |state| PgStatus {
             state,
@@ -249,7 +256,7 @@ impl LocalPostgres {
             self.note_problem(None);
             return plain(PgState::NoData);
         }
-        if postmaster::running(&s.data_dir).is_none() {
+        if !postmaster_runs {
             self.forget_session();
             return match self.stopped_state(&s).await {
                 Ok(st) => {
@@ -365,8 +372,8 @@ impl Postgres for LocalPostgres {
     }
 
     #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), upstream = %upstream.name))]
-    async fn clone_from(&self, upstream: &Upstream) -> Result<()> {
-        self.do_clone(upstream).await
+    async fn clone_from(&self, upstream: &Upstream, sysid: &str) -> Result<()> {
+        self.do_clone(upstream, sysid).await
     }
 
     #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), upstream = %upstream.name))]

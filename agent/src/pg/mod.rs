@@ -229,6 +229,9 @@ pub struct PgDetails {
     pub replication: Vec<ReplicationRow>,
     /// Some setting waits for a restart (`pg_settings.pending_restart`).
     pub pending_restart: bool,
+    /// The postmaster's pid, when one runs on the data directory (the fence is told, so it
+    /// knows whom to stop first).
+    pub postmaster_pid: Option<i32>,
 }
 
 /// `status()`'s answer.
@@ -276,8 +279,14 @@ pub trait Postgres: Send + Sync + 'static {
     /// `primary_slot_name`, reload.
     fn follow(&self, upstream: Option<&Upstream>) -> impl Future<Output = Result<()>> + Send;
 
-    /// Removes the data directory's contents, then `pg_basebackup` from `upstream`. Does not start.
-    fn clone_from(&self, upstream: &Upstream) -> impl Future<Output = Result<()>> + Send;
+    /// `pg_basebackup` from `upstream` into a staging directory; only when the copy is
+    /// complete and of system `sysid` does it replace the data directory's contents. Does
+    /// not start.
+    fn clone_from(
+        &self,
+        upstream: &Upstream,
+        sysid: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Stops PostgreSQL cleanly if it runs (crash recovery first if it was not shut down
     /// cleanly), then `pg_rewind` from `upstream`. Does not start.

@@ -187,7 +187,7 @@ impl LocalPostgres {
         Ok(())
     }
 
-    pub(super) async fn do_clone(&self, upstream: &Upstream) -> Result<()> {
+    pub(super) async fn do_clone(&self, upstream: &Upstream, sysid: &str) -> Result<()> {
         let s = self.settings();
         ensure_dir(&s.data_dir)?;
         // Inside the data directory: the same filesystem even when the data directory is a
@@ -208,6 +208,20 @@ impl LocalPostgres {
                 tracing::error!(error = %rm, "could not remove the staging directory of a failed clone");
             }
             return Err(e);
+        }
+        // The copy must be of the cluster `initialize` names: a leader that turned out to run
+        // another system does not get its data swapped in over ours.
+        let copied = controldata::read(&s.bin_dir, &staging).await;
+        let copied = copied.as_ref().map(|c| c.sysid.as_str());
+        if copied.ok() != Some(sysid) {
+            if let Err(rm) = remove_path(&staging) {
+                tracing::error!(error = %rm, "could not remove the staging directory of a refused clone");
+            }
+            return Err(PgError::Other(format!(
+                "the copy from {} is of system {}, not {sysid} as the initialize key says: not used",
+                upstream.name,
+                copied.map_or_else(|e| format!("unknown ({e})"), str::to_string)
+            )));
         }
         // The copy is complete: only now stop the local server and swap the data in.
         self.do_stop(StopMode::Fast, true).await?;

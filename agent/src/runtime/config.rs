@@ -21,13 +21,16 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         }
         let dynamic = match &cluster.config {
             Some(c) => {
-                let (d, warnings) = DynamicConfig::from_json(&c.value);
+                // Over the configuration in force: a bad value keeps what it replaced.
+                let (d, warnings) = DynamicConfig::from_json_over(&c.value, &self.st.dynamic);
                 for w in warnings {
                     warn!("cluster config: {}", w.0);
                 }
+                self.st.config_seen = true;
                 d
             }
-            None => self.cfg.initial_dynamic(),
+            // Gone or unusable: keep what is in force (the leader writes it back).
+            None => return,
         };
         self.st.dynamic_revision = rev;
         if dynamic == self.st.dynamic {

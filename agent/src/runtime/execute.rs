@@ -49,7 +49,8 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
     }
 
     async fn run_action(&mut self, action: &Action, obs: &Observation, out: &mut Outcome) -> Step {
-        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
+        // Recomputed per action: a renewal earlier in the batch moves the demotion point.
+        let retry = self.etcd_budget();
         let ttl = self.st.ha.ttl;
         match action {
             Action::ClaimInitialize => match bounded(retry, self.dcs.claim_initialize()).await {
@@ -86,16 +87,54 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                     Err(e) => Step::Stop(e),
                 }
             }
-            Action::SeedConfig => {
-                let value = self
-                    .cfg
-                    .bootstrap
-                    .as_ref()
-                    .map(|b| b.dcs.clone())
-                    .filter(serde_json::Value::is_object)
-                    .unwrap_or_else(|| self.st.dynamic.raw.clone());
-                match bounded(retry, self.dcs.create_config(&value)).await {
+            Action::SeedConfig { replacing } => {
+                // The configuration last read from etcd (a wiped or garbled key is put back as
+                // it was), else `bootstrap.dcs`.
+                let value = if self.st.config_seen {
+                    self.st.dynamic.raw.clone()
+                } else {
+                    self.cfg
+                        .bootstrap
+                        .as_ref()
+                        .map(|b| b.dcs.clone())
+                        .filter(serde_json::Value::is_object)
+                        .unwrap_or_else(|| self.st.dynamic.raw.clone())
+                };
+                let r = match replacing {
+                    None => bounded(retry, self.dcs.create_config(&value)).await,
+                    Some(rev) => {
+                        warn!(
+                            "the config key holds no usable configuration: writing back the last one seen"
+                        );
+                        bounded(retry, self.dcs.write_config(&value, rev.0)).await
+                    }
+                };
+                match r {
                     Ok(_) => Step::Done,
+                    Err(e) => Step::Stop(e),
+                }
+            }
+            Action::RepairInitialize { found, sysid } => {
+                match bounded(retry, self.dcs.repair_initialize(found, sysid)).await {
+                    Ok(o) => {
+                        warn!(found = %found, sysid = %sysid, outcome = ?o, "the initialize key held no system identifier: replaced with ours");
+                        Step::Done
+                    }
+                    Err(e) => Step::Stop(e),
+                }
+            }
+            Action::TakeOverLeaderKey { revision } => {
+                let t0 = self.clock.now();
+                match bounded(retry, self.dcs.take_over_leader(revision.0)).await {
+                    Ok(CasOutcome::Applied) => {
+                        warn!("took over a leader key that named no member holding it");
+                        // `take_over_leader` keeps the lease alive first, as acquire does.
+                        self.st.lease_valid_until = Some(t0.plus(ttl));
+                        self.st.renewed_once = true;
+                        out.renewed = true;
+                        Step::Done
+                    }
+                    Ok(CasOutcome::Lost) => Step::Stop("the leader key changed meanwhile".into()),
                     Err(e) => Step::Stop(e),
                 }
             }
@@ -104,7 +143,10 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 match bounded(retry, self.dcs.acquire_leader()).await {
                     Ok(CasOutcome::Applied) => {
                         info!("acquired the leader lease");
+                        // `acquire_leader` keeps the lease alive before it writes the key, so
+                        // the lease runs at least ttl from t0.
                         self.st.lease_valid_until = Some(t0.plus(ttl));
+                        self.st.renewed_once = true;
                         out.renewed = true;
                         Step::Done
                     }
@@ -119,6 +161,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 match bounded(retry, self.dcs.renew_leader()).await {
                     Ok(CasOutcome::Applied) => {
                         self.st.lease_valid_until = Some(t0.plus(ttl));
+                        self.st.renewed_once = true;
                         out.renewed = true;
                         Step::Done
                     }
@@ -155,6 +198,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 match self.pg.promote().await {
                     Ok(p) => {
                         info!(timeline = p.timeline, "promoted PostgreSQL to primary");
+                        self.failsafe.clear();
                         self.announce_promotion().await;
                         self.st.following = None;
                         self.st.slots_applied = None;
@@ -176,6 +220,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 }
                 self.st.following = None;
                 self.st.slots_applied = None;
+                self.st.failsafe_valid_until = None;
                 match self.pg.stop(*mode).await {
                     Ok(()) => {
                         info!(?mode, "demoted: PostgreSQL stopped");
@@ -219,11 +264,11 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 });
                 Step::Done
             }
-            Action::Reinitialize { upstream } | Action::Clone { upstream } => {
+            Action::Reinitialize { upstream, sysid } | Action::Clone { upstream, sysid } => {
                 self.st.following = Some(upstream.name.clone());
-                let (pg, up) = (self.pg.clone(), upstream.clone());
+                let (pg, up, sysid) = (self.pg.clone(), upstream.clone(), sysid.clone());
                 self.spawn_job(action, false, async move {
-                    Postgres::clone_from(pg.as_ref(), &up)
+                    Postgres::clone_from(pg.as_ref(), &up, &sysid)
                         .await
                         .map_err(|e| format!("pg_basebackup: {e:#}"))?;
                     start_replica(&pg, up).await
@@ -255,6 +300,42 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                     }
                 }
             }
+            Action::ExtendFence => {
+                let Some(until) = self.authority() else {
+                    return Step::Stop("no authority to extend the fence to".into());
+                };
+                let ha = self.st.ha.clone();
+                match self
+                    .guards
+                    .extend(until, &ha, self.st.postmaster_pid, &self.clock)
+                    .await
+                {
+                    Ok(()) => Step::Done,
+                    Err(e) => {
+                        error!("moving the fence deadline failed: {e}");
+                        Step::Stop(format!("fence: {e}"))
+                    }
+                }
+            }
+            Action::DisarmFence => match self.guards.disarm(&self.clock).await {
+                Ok(()) => {
+                    info!("fence disarmed");
+                    Step::Done
+                }
+                Err(e) => Step::Stop(format!("disarming the fence: {e}")),
+            },
+            Action::FailsafeRound => self.failsafe_round().await,
+            Action::WriteFailsafeKey { members } => {
+                let key = self.failsafe_topology(members);
+                match bounded(retry, self.dcs.write_failsafe(&key)).await {
+                    Ok(()) => Step::Done,
+                    // Housekeeping: the next cycle tries again.
+                    Err(e) => {
+                        warn!("writing the failsafe key failed: {e}");
+                        Step::Done
+                    }
+                }
+            }
             Action::ClearFailover { revision } => {
                 match bounded(retry, self.dcs.clear_failover(revision.0)).await {
                     Ok(o) => {
@@ -265,6 +346,71 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 }
             }
         }
+    }
+
+    /// Our current authority: the later of the lease's and the failsafe round's validity.
+    fn authority(&self) -> Option<Millis> {
+        let failsafe = self
+            .st
+            .failsafe_valid_until
+            .filter(|_| self.st.ha.failsafe_mode);
+        self.st.lease_valid_until.max(failsafe)
+    }
+
+    /// `POST /failsafe` to every other member of the `failsafe` key (as last read from etcd).
+    async fn failsafe_round(&mut self) -> Step {
+        let mut targets = self
+            .st
+            .cluster
+            .as_ref()
+            .and_then(|c| c.failsafe.clone())
+            .unwrap_or_default();
+        if !targets.contains_key(&self.cfg.name) {
+            return Step::Stop("failsafe: this member is not in the failsafe key".into());
+        }
+        targets.remove(&self.cfg.name);
+        let body = serde_json::json!({
+            "name": self.cfg.name,
+            "conn_url": self.cfg.conn_url(),
+            "api_url": self.cfg.api_url(),
+            "slots": {},
+        });
+        let t0 = self.clock.now();
+        let auth = self.cfg.restapi.authentication.clone();
+        match super::failsafe::round(self.peers.http(), &targets, &body, auth.as_ref()).await {
+            Ok(()) => {
+                self.st.failsafe_valid_until = Some(t0.plus(self.st.ha.ttl));
+                tracing::debug!(members = targets.len(), "failsafe round accepted");
+                Step::Done
+            }
+            Err(e) => {
+                warn!("failsafe: {e}");
+                Step::Stop(format!("failsafe round: {e}"))
+            }
+        }
+    }
+
+    /// The `failsafe` key's value: each member's REST API URL (ours from the configuration).
+    fn failsafe_topology(
+        &self,
+        members: &[MemberName],
+    ) -> std::collections::BTreeMap<String, String> {
+        members
+            .iter()
+            .filter_map(|m| {
+                let url = if m == &self.me {
+                    Some(self.cfg.api_url())
+                } else {
+                    self.st
+                        .cluster
+                        .as_ref()
+                        .and_then(|c| c.member(m.as_str()))
+                        .map(|e| e.record.api_url.clone())
+                        .filter(|u| !u.is_empty())
+                };
+                url.map(|u| (m.to_string(), u))
+            })
+            .collect()
     }
 
     fn spawn_job<F>(&mut self, action: &Action, primary: bool, work: F)

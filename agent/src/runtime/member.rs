@@ -56,6 +56,7 @@ pub(crate) fn record(
         tags: tags.clone().into_iter().collect(),
         pending_restart: pg.details.pending_restart,
         pause,
+        database_system_identifier: crate::ha::keys::local_sysid(&pg.state).map(str::to_string),
         ..MemberRecord::default()
     };
     match &pg.state {

@@ -5,7 +5,6 @@
 //! for the end of the cycle.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use tracing::warn;
 
@@ -29,7 +28,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         self.st.last_role = role.clone();
         let tags: serde_json::Map<String, serde_json::Value> =
             self.cfg.tags.raw.clone().into_iter().collect();
-        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
+        let retry = self.etcd_budget();
         if dcs_up {
             let rec = member::record(
                 &self.cfg.conn_url(),
@@ -40,7 +39,13 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 &tags,
                 self.st.ha.pause,
             );
-            if self.st.published_member.as_ref() != Some(&rec) {
+            // What etcd holds now: a record that was wiped or garbled is written again.
+            let stored = self.st.cluster.clone();
+            let stored_rec = stored
+                .as_ref()
+                .and_then(|c| c.member(&self.cfg.name))
+                .map(|m| &m.record);
+            if self.st.published_member.as_ref() != Some(&rec) || stored_rec != Some(&rec) {
                 match tokio::time::timeout(retry, self.dcs.publish_member(&rec)).await {
                     Ok(Ok(())) => self.st.published_member = Some(rec),
                     Ok(Err(e)) => warn!("publishing our member record failed: {e}"),
@@ -59,11 +64,27 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                         .map(|m| crate::pg::slot_name(m.as_str()))
                         .collect(),
                 };
-                if self.st.published_status.as_ref() != Some(&status) {
+                let stored_status = stored.as_ref().and_then(|c| c.status.as_ref());
+                if self.st.published_status.as_ref() != Some(&status)
+                    || stored_status != Some(&status)
+                {
                     match tokio::time::timeout(retry, self.dcs.write_status(&status)).await {
                         Ok(Ok(())) => self.st.published_status = Some(status),
                         Ok(Err(e)) => warn!("writing the status key failed: {e}"),
                         Err(_) => warn!("writing the status key timed out"),
+                    }
+                }
+                // The leader keeps `history` as it last saw it (a wiped or garbled key is put
+                // back; the next promotion appends to it).
+                if stored.as_ref().is_some_and(|c| c.history.is_none())
+                    && let Some(h) = self.st.history_seen.clone()
+                {
+                    match tokio::time::timeout(retry, self.dcs.write_history(&h)).await {
+                        Ok(Ok(())) => warn!(
+                            "the history key was gone or unusable: wrote back the last one seen"
+                        ),
+                        Ok(Err(e)) => warn!("writing the history key failed: {e}"),
+                        Err(_) => warn!("writing the history key timed out"),
                     }
                 }
             }
@@ -77,7 +98,9 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             role,
             state,
             holds_leader_key: leader,
-            lease_valid_until: self.st.lease_valid_until.map(|m| self.clock.instant(m)),
+            writable_until: self.demote_point().map(|m| self.clock.instant(m)),
+            failsafe_active: self.failsafe_active(),
+            guards: self.guards.describe(self.st.ha.pause),
             demoting: self.st.demoting,
             cluster: self.st.cluster.clone(),
             dcs_last_seen: self.st.dcs_last_seen,
@@ -114,11 +137,11 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
     /// member record): health checks send writes here as soon as PostgreSQL takes them.
     pub(super) async fn announce_promotion(&mut self) {
         let pg = self.pg.status().await;
-        let lease = self.st.lease_valid_until.map(|m| self.clock.instant(m));
+        let writable = self.demote_point().map(|m| self.clock.instant(m));
         self.snapshot.send_modify(|s| {
             s.pg = pg;
             s.holds_leader_key = true;
-            s.lease_valid_until = lease;
+            s.writable_until = writable;
             s.demoting = false;
             s.role = "primary".into();
             s.state = "running".into();

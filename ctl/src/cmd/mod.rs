@@ -4,6 +4,7 @@ pub mod completions;
 pub mod dsn;
 pub mod edit_config;
 pub mod failover;
+pub mod fix_initialize;
 pub mod flush;
 pub mod handover;
 pub mod history;
@@ -76,6 +77,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::Dsn(a) => dsn::run(&ctx, a).await,
         Command::Flush(a) => flush::run(&ctx, a).await,
         Command::Remove(a) => remove::run(&ctx, a).await,
+        Command::FixInitialize(a) => fix_initialize::run(&ctx, a).await,
         Command::Version(a) => version::run(&ctx, a).await,
         Command::Completions(a) => completions::run(a),
     }

@@ -53,7 +53,7 @@ fn bootstrap_race() {
                     Action::WriteInitialize {
                         sysid: SYSID.into(),
                     },
-                    Action::SeedConfig,
+                    Action::SeedConfig { replacing: None },
                     slots(&[]),
                 ],
                 Reason::InitializedNewCluster,

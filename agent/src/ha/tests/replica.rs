@@ -30,6 +30,7 @@ fn replica_follows() {
             .want(
                 [Action::Clone {
                     upstream: upstream("pg1"),
+                    sysid: SYSID.into(),
                 }],
                 Reason::CloningFromLeader(name("pg1")),
             ),
@@ -39,11 +40,24 @@ fn replica_follows() {
         case("replica with a clone in flight waits")
             .given(with_leader("pg2").job(JobKind::Clone, false))
             .want([], Reason::JobInProgress(JobKind::Clone)),
-        case("leader's member record missing: wait for it")
+        case("leader key naming a member without a record: wait for the record")
             .given(
                 node("pg2")
                     .cluster(|v| {
                         v.leader("pg9");
+                    })
+                    .replica(100),
+            )
+            .want([], Reason::WaitingForLeaderRecord(name("pg9"))),
+        case("leader record without an address: wait for it")
+            .given(
+                node("pg2")
+                    .cluster(|v| {
+                        v.leader("pg9");
+                        v.add(MemberView {
+                            conn: None,
+                            ..member("pg9", PgRole::Primary, 100)
+                        });
                     })
                     .replica(100),
             )
@@ -60,6 +74,7 @@ fn replica_follows() {
             .want(
                 [Action::Reinitialize {
                     upstream: upstream("pg1"),
+                    sysid: SYSID.into(),
                 }],
                 Reason::Requested(JobKind::Reinitialize),
             ),
@@ -93,6 +108,7 @@ fn old_primary_comes_back() {
     };
     let reinit = Action::Reinitialize {
         upstream: upstream("pg2"),
+        sysid: SYSID.into(),
     };
     check([
         case("crashed old primary starts as a standby of the new leader")
