@@ -59,7 +59,7 @@ pub struct FaultResult {
     pub lost_direct: Vec<(String, i64)>,
     /// Intervals with two writable primaries starting in the window.
     pub overlaps: Vec<Overlap>,
-    /// The longest gap between two HAProxy acknowledgements overlapping the window:
+    /// The longest gap between two HAProxy acknowledgements ending in the window:
     /// (start, length) in seconds.
     pub longest_gap: Option<(f64, f64)>,
     /// Heal → healthy, in seconds.
@@ -340,14 +340,14 @@ pub fn analyze(events: &[Event]) -> Report {
     for o in overlap::find(events) {
         faults[index_of(o.start)].overlaps.push(o);
     }
-    // A gap counts for every window it overlaps (usually one; a gap across an injection
-    // counts for both sides, with its full length).
+    // A gap belongs to the window where it ends: the fault that caused it starts after the
+    // last acknowledgement before it (a kill lands a few ms after a write), so the gap's start
+    // usually lies in the previous window.
     for w in acks.windows(2) {
         let (a, b) = (w[0].0, w[1].0);
-        for f in &mut faults[index_of(a)..=index_of(b)] {
-            if f.longest_gap.is_none_or(|(_, len)| b - a > len) {
-                f.longest_gap = Some((a, b - a));
-            }
+        let f = &mut faults[index_of(b)];
+        if f.longest_gap.is_none_or(|(_, len)| b - a > len) {
+            f.longest_gap = Some((a, b - a));
         }
     }
     r.faults = faults;
