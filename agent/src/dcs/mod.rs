@@ -267,6 +267,7 @@ impl Cluster {
                 timeline: m.record.timeline,
                 lsn: m.record.xlog_location.map(Lsn),
                 nofailover: m.record.nofailover(),
+                streaming: m.record.replication_state.as_deref() == Some("streaming"),
             })
             .collect();
         let failover = self.failover.as_ref().map(|f| ha::FailoverRequest {

@@ -107,6 +107,9 @@ pub enum Action {
     RenewLease,
     /// Delete `leader` if it still names us; lets another member take over at once.
     ReleaseLease,
+    /// After a graceful stop: write where our WAL ends (the shutdown checkpoint) into
+    /// `status`, so a switchover candidate promotes only once it received all of it.
+    PublishPosition,
     /// End recovery. Safety: only when this batch or a fresh lease proves we hold `leader`
     /// (an `AcquireLease` or `RenewLease` earlier in the batch, or a lease still valid).
     Promote,
@@ -328,6 +331,8 @@ pub enum Reason {
     RewindRetryLater(MemberName),
     /// Empty data directory: clone from the leader.
     CloningFromLeader(MemberName),
+    /// A clone failed a moment ago: try again a loop later.
+    CloneRetryLater(MemberName),
     /// The leader's member record is missing; wait for it.
     WaitingForLeaderRecord(MemberName),
 
@@ -436,6 +441,9 @@ impl fmt::Display for Reason {
                 write!(f, "pg_rewind from {l} failed a moment ago; retrying later")
             }
             Reason::CloningFromLeader(l) => write!(f, "trying to bootstrap from leader '{l}'"),
+            Reason::CloneRetryLater(l) => {
+                write!(f, "copying from {l} failed a moment ago; retrying later")
+            }
             Reason::WaitingForLeaderRecord(l) => {
                 write!(f, "waiting for the member record of leader {l}")
             }

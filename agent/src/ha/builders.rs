@@ -111,6 +111,7 @@ pub(super) fn node(me: &str) -> Node {
             watchdog: WatchdogState::Off,
             failsafe_valid_until: None,
             failsafe_leader: None,
+            streaming_replicas: Vec::new(),
         },
         // Most tables are about other rules: the fence is switched on by the cases about it
         // (`tests/fencing.rs`), so that their action lists stay about their own rule.
@@ -130,6 +131,7 @@ pub(super) fn member(n: &str, role: PgRole, lsn: u64) -> MemberView {
         timeline: Some(1),
         lsn: Some(Lsn(lsn)),
         nofailover: false,
+        streaming: role == PgRole::Replica,
     }
 }
 
@@ -147,10 +149,24 @@ pub(super) fn peer(n: &str, lsn: u64) -> PeerStatus {
 
 impl Node {
     /// A running primary, with 20 s of lease left (as after a recent renewal).
+    /// A running primary, with 20 s of lease left (as after a recent renewal), streaming to
+    /// every replica in the view.
     pub fn primary(mut self, lsn: u64) -> Self {
         self.obs.pg = PgState::Running(running(PgRole::Primary, lsn, 1));
         self.set_my_role(PgRole::Primary, lsn);
+        self.streams_to_all();
         self.lease_left(20_000)
+    }
+    /// The primary streams to every member the view shows as a replica.
+    fn streams_to_all(&mut self) {
+        if let DcsView::Reachable(v) = &self.obs.dcs {
+            self.obs.streaming_replicas = v
+                .members
+                .iter()
+                .filter(|m| m.role == PgRole::Replica && m.name != self.obs.me)
+                .map(|m| m.name.clone())
+                .collect();
+        }
     }
     /// No lease known (never renewed in this process).
     pub fn no_lease(mut self) -> Self {
@@ -171,6 +187,7 @@ impl Node {
             sysid: SYSID.into(),
             timeline: 1,
             control_state,
+            checkpoint_lsn: Lsn(0),
         });
         self
     }
@@ -191,6 +208,9 @@ impl Node {
             if let Some(l) = v.leader.as_mut().filter(|l| l.holder == me) {
                 l.lease = KeyLease::Ours;
             }
+        }
+        if self.obs.pg.role() == PgRole::Primary {
+            self.streams_to_all();
         }
         self
     }

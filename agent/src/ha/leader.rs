@@ -6,7 +6,7 @@
 //! `primary_start_timeout`, and executes switchovers requested through the `failover` key by
 //! demoting gracefully and releasing the key, so the candidate can take it at once.
 
-use super::action::lag;
+use super::candidate;
 use super::fencing::{self, proven};
 use super::keys::{self, Initialize};
 use super::{
@@ -195,6 +195,16 @@ fn switchover(
     if fo.scheduled_at_ms.is_some_and(|at| at > obs.wall_ms) {
         return None;
     }
+    let leader = view.member(&obs.me);
+    let problem = |m: &MemberView| {
+        candidate::member_problem(
+            m,
+            leader,
+            Some(me.lsn),
+            Some(&obs.streaming_replicas),
+            cfg.maximum_lag_on_failover,
+        )
+    };
     let ok = match &fo.candidate {
         Some(c) if c == &obs.me => {
             return Some(clear(
@@ -203,7 +213,7 @@ fn switchover(
         }
         Some(c) => match view.member(c) {
             None => return Some(clear(format!("candidate {c} is not a member"))),
-            Some(m) => match target_problem(m, me, cfg) {
+            Some(m) => match problem(m) {
                 Some(why) => return Some(clear(format!("candidate {c} {why}"))),
                 None => true,
             },
@@ -211,38 +221,23 @@ fn switchover(
         None => view
             .members
             .iter()
-            .any(|m| m.name != obs.me && target_problem(m, me, cfg).is_none()),
+            .any(|m| m.name != obs.me && problem(m).is_none()),
     };
     if !ok {
         return Some(clear("no healthy replica to switch over to".into()));
     }
-    // Stop first (fast shutdown ships all WAL to connected replicas), then release the key.
+    // Stop first (fast shutdown ships all WAL to connected replicas), publish where the WAL
+    // ends (the candidate promotes only once it has received that much), then release.
     Some(Decision::new(
         [
             Action::Demote {
                 mode: StopMode::Graceful,
             },
+            Action::PublishPosition,
             Action::ReleaseLease,
         ],
         Reason::SwitchingOver {
             candidate: fo.candidate.clone(),
         },
     ))
-}
-
-/// Why `m` cannot take over from us now, if it cannot.
-fn target_problem(m: &MemberView, me: &RunningPg, cfg: &HaConfig) -> Option<String> {
-    if m.nofailover {
-        return Some("is tagged nofailover".into());
-    }
-    if m.role != PgRole::Replica || !m.running {
-        return Some("is not a running replica".into());
-    }
-    let behind = lag(me.lsn, m.lsn.unwrap_or_default());
-    (behind > cfg.maximum_lag_on_failover).then(|| {
-        format!(
-            "lags {behind} bytes, more than maximum_lag_on_failover {}",
-            cfg.maximum_lag_on_failover
-        )
-    })
 }

@@ -121,6 +121,9 @@ pub struct Observation {
     /// A leader that called our `POST /failsafe` within the last ttl (failsafe mode: while it
     /// lasts we do not race for the lease).
     pub failsafe_leader: Option<MemberName>,
+    /// Running primary: the members its WAL senders stream to now (`pg_stat_replication`,
+    /// state `streaming`). A switchover goes only to one of them.
+    pub streaming_replicas: Vec<MemberName>,
 }
 
 /// The fence process, as the shell found it this cycle.
@@ -231,6 +234,8 @@ pub struct MemberView {
     pub lsn: Option<Lsn>,
     /// Tagged `nofailover` (or `failover_priority: 0`).
     pub nofailover: bool,
+    /// It reported `replication_state: streaming`.
+    pub streaming: bool,
 }
 
 /// A host and port of a member's PostgreSQL.
@@ -358,6 +363,9 @@ pub struct StoppedPg {
     pub timeline: u32,
     /// How the cluster was left.
     pub control_state: ControlState,
+    /// Latest checkpoint location: after a clean shutdown, the last record of the WAL (a
+    /// replica has everything once it received past it).
+    pub checkpoint_lsn: Lsn,
 }
 
 /// `Database cluster state` from `pg_controldata`.

@@ -168,6 +168,28 @@ pub(super) fn vacant(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> D
     }
 }
 
+/// Whether the candidate a failover request names looks able to take over, from what it
+/// answered on its REST API: running, and after a switchover past the old leader's WAL end.
+fn candidate_can_take_over(
+    obs: &Observation,
+    view: &ClusterView,
+    candidate: &super::MemberName,
+    switchover: bool,
+) -> bool {
+    if view.member(candidate).is_none() {
+        return false;
+    }
+    let Some(p) = obs.peers.iter().find(|p| &p.name == candidate) else {
+        // Not asked (no probe this cycle) is not the same as not answering.
+        return obs.peers.is_empty();
+    };
+    match (switchover, view.optime, p.lsn) {
+        (true, Some(end), Some(lsn)) => lsn > end,
+        (true, Some(_), None) => false,
+        _ => true,
+    }
+}
+
 /// Whether this member may take the vacant lease (Patroni's `is_healthiest_node`).
 pub(super) fn eligibility(
     obs: &Observation,
@@ -198,10 +220,27 @@ pub(super) fn eligibility(
             return Err(Ineligible::NotInFailsafeTopology);
         }
     }
-    // A failover request names who takes over, as long as that member is around.
-    let forced = match view.failover.as_ref().and_then(|f| f.candidate.as_ref()) {
-        Some(c) if c == &obs.me => true,
-        Some(c) if view.member(c).is_some() => return Err(Ineligible::OtherCandidate(c.clone())),
+    // A failover request names who takes over, as long as that member can: after a
+    // switchover it must have received the old leader's whole WAL (`status.optime` holds
+    // where it ends), or promoting it would lose what the old leader acknowledged. A
+    // candidate that cannot (or does not answer) does not hold the others back.
+    let request = view.failover.as_ref();
+    let switchover = request.is_some_and(|f| f.leader.is_some());
+    let forced = match request.and_then(|f| f.candidate.as_ref()) {
+        Some(c) if c == &obs.me => {
+            if switchover
+                && let Some(end) = view.optime
+                && me.lsn <= end
+            {
+                return Err(Ineligible::Lagging {
+                    lag: lag(end, me.lsn) + 1,
+                });
+            }
+            true
+        }
+        Some(c) if candidate_can_take_over(obs, view, c, switchover) => {
+            return Err(Ineligible::OtherCandidate(c.clone()));
+        }
         _ => false,
     };
     if let Some(p) = obs

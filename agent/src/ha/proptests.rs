@@ -44,6 +44,7 @@ fn arb_pg() -> impl Strategy<Value = PgState> {
             sysid: SYSID.into(),
             timeline: 1,
             control_state,
+            checkpoint_lsn: Lsn(0),
         })),
         arb_running().prop_map(PgState::Running),
     ]
@@ -65,6 +66,7 @@ fn arb_member() -> impl Strategy<Value = MemberView> {
             timeline: Some(1),
             lsn: Some(Lsn(lsn)),
             nofailover,
+            streaming: running && role == PgRole::Replica,
         })
 }
 
@@ -196,6 +198,7 @@ prop_compose! {
             watchdog,
             failsafe_valid_until: failsafe.map(|l| Millis(now.0 + l).since(Millis(30_000))),
             failsafe_leader,
+            streaming_replicas: vec![name("pg2"), name("pg3")],
         }
     }
 }

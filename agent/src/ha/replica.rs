@@ -58,6 +58,10 @@ pub(super) fn decide(
     }
     match &obs.pg {
         PgState::NoData => match verified {
+            // A copy that failed is tried again a loop later, not at once (it loads the leader).
+            _ if failed_recently(obs, &[JobKind::Clone, JobKind::Reinitialize], cfg.loop_wait) => {
+                Decision::idle(Reason::CloneRetryLater(leader.clone()))
+            }
             Some(sysid) => Decision::new(
                 [Action::Clone { upstream, sysid }],
                 Reason::CloningFromLeader(leader.clone()),
@@ -65,6 +69,20 @@ pub(super) fn decide(
             None => Decision::idle(Reason::SystemIdUnverified),
         },
         PgState::Stopped(_) => {
+            // It would not start as a replica (PostgreSQL refuses a leader whose timeline is
+            // not a child of its own history): rewind it. pg_rewind says "no rewind required"
+            // when that was not the problem. A rewind that failed too is retried later.
+            if failed_recently(obs, &[JobKind::Start], cfg.ttl) && cfg.use_pg_rewind {
+                if rewind_failed_recently(obs, cfg) {
+                    return Decision::idle(Reason::RewindRetryLater(leader.clone()));
+                }
+                if verified.is_some() {
+                    return Decision::new(
+                        [Action::Rewind { upstream }],
+                        Reason::RewindingDiverged(leader.clone()),
+                    );
+                }
+            }
             // Started as a standby it replays its own WAL first; whether it diverged from the
             // leader's timeline is judged once it runs and reports its replay position.
             Decision::new(
@@ -163,6 +181,12 @@ fn conflict_reason(obs: &Observation, view: &ClusterView) -> Reason {
 
 /// How long a replica that looks diverged must fail to stream before it is rewound.
 pub(super) const DIVERGENCE_CONFIRM: Millis = Millis(2_000);
+
+/// The last job was one of `kinds` and failed less than `within` ago.
+fn failed_recently(obs: &Observation, kinds: &[JobKind], within: Millis) -> bool {
+    obs.last_job
+        .is_some_and(|j| kinds.contains(&j.kind) && !j.ok && obs.now.since(j.at) < within)
+}
 
 /// The last job was a rewind that failed within the last ttl: wait before trying again.
 fn rewind_failed_recently(obs: &Observation, cfg: &HaConfig) -> bool {

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use super::ctl::Invocation;
 use super::{PgError, Result};
-use crate::ha::{ControlState, StoppedPg};
+use crate::ha::{ControlState, Lsn, StoppedPg};
 
 /// Runs `pg_controldata -D data_dir` and parses it.
 pub async fn read(bin_dir: &Path, data_dir: &Path) -> Result<StoppedPg> {
@@ -45,10 +45,15 @@ pub fn parse(text: &str) -> Result<StoppedPg> {
         .parse()
         .map_err(|_| PgError::Other(format!("pg_controldata: bad timeline {tli:?}")))?;
     let control_state = control_state(get("Database cluster state")?);
+    let loc = get("Latest checkpoint location")?;
+    let checkpoint_lsn = Lsn::parse(loc).ok_or_else(|| {
+        PgError::Other(format!("pg_controldata: bad checkpoint location {loc:?}"))
+    })?;
     Ok(StoppedPg {
         sysid,
         timeline,
         control_state,
+        checkpoint_lsn,
     })
 }
 
@@ -96,6 +101,7 @@ Latest checkpoint's PrevTimeLineID:   2
                 sysid: "7305421836442811234".into(),
                 timeline: 3,
                 control_state: ControlState::InProduction,
+                checkpoint_lsn: Lsn(0x0200_0028),
             }
         );
     }

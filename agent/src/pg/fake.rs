@@ -256,6 +256,7 @@ fn stopped(i: &Inner, control_state: ControlState) -> PgState {
         sysid: i.sysid.clone(),
         timeline: i.timeline,
         control_state,
+        checkpoint_lsn: i.lsn,
     })
 }
 

@@ -83,7 +83,14 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             _ => Vec::new(),
         };
 
-        let obs = self.observation(cluster.as_deref(), pg.state.clone(), peers);
+        let streaming = pg
+            .details
+            .replication
+            .iter()
+            .filter(|r| r.state == "streaming")
+            .map(|r| MemberName::new(&r.application_name))
+            .collect();
+        let obs = self.observation(cluster.as_deref(), pg.state.clone(), peers, streaming);
         self.log_conflict(&obs);
         let decision = ha::decide(&obs, &self.st.ha);
         let leader = cluster
@@ -156,6 +163,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         cluster: Option<&Cluster>,
         pg: PgState,
         peers: Vec<ha::PeerStatus>,
+        streaming_replicas: Vec<MemberName>,
     ) -> Observation {
         let now = self.clock.now();
         let ttl = Duration::from_millis(self.st.ha.ttl.0);
@@ -187,6 +195,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             watchdog: self.guards.watchdog(),
             failsafe_valid_until: self.st.failsafe_valid_until,
             failsafe_leader: self.failsafe.leader_within(ttl).map(MemberName::new),
+            streaming_replicas,
         }
     }
 

@@ -181,6 +181,30 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                     }
                 }
             }
+            Action::PublishPosition => {
+                let end = match self.pg.status().await.state {
+                    crate::ha::PgState::Stopped(s) => s.checkpoint_lsn,
+                    other => {
+                        return Step::Stop(format!(
+                            "cannot tell where the WAL ends: PostgreSQL is {other:?}"
+                        ));
+                    }
+                };
+                let status = crate::dcs::StatusRecord {
+                    optime: end.0,
+                    ..self.st.published_status.clone().unwrap_or_default()
+                };
+                match bounded(retry, self.dcs.write_status(&status)).await {
+                    Ok(()) => {
+                        info!(end = %end, "published where the WAL ends for the switchover candidate");
+                        self.st.published_status = Some(status);
+                        Step::Done
+                    }
+                    // Without it the candidate could not tell it has everything: keep the
+                    // lease (it expires, and the most advanced member wins the race).
+                    Err(e) => Step::Stop(format!("publishing the final WAL position: {e}")),
+                }
+            }
             Action::ReleaseLease => {
                 out.released = true;
                 self.st.lease_valid_until = None;
@@ -224,6 +248,9 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 match self.pg.stop(*mode).await {
                     Ok(()) => {
                         info!(?mode, "demoted: PostgreSQL stopped");
+                        // Nothing is written here any more: etcd calls are no longer bounded
+                        // by the demotion point (a release must not be starved by it).
+                        self.st.guarding = false;
                         Step::Done
                     }
                     Err(e) => {

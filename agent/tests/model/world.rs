@@ -406,6 +406,7 @@ impl World {
                 sysid: SYSID.into(),
                 timeline: me.timeline,
                 control_state: ControlState::InProduction,
+                checkpoint_lsn: Lsn(me.lsn),
             }),
             Pg::Primary | Pg::Replica(_) => PgState::Running(RunningPg {
                 role: if me.pg == Pg::Primary {
@@ -461,6 +462,10 @@ impl World {
             watchdog: WatchdogState::Off,
             failsafe_valid_until: None,
             failsafe_leader: None,
+            streaming_replicas: (0..N)
+                .filter(|j| matches!(self.m[*j].pg, Pg::Replica(Some(u)) if u == i))
+                .map(name)
+                .collect(),
         }
     }
 
@@ -694,6 +699,7 @@ fn view_of(e: &Etcd, lease: Option<u64>) -> ClusterView {
                     timeline: Some(r.timeline),
                     lsn: Some(Lsn(r.lsn)),
                     nofailover: false,
+                    streaming: r.role == PgRole::Replica && r.running,
                 })
             })
             .collect(),

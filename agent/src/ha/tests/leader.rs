@@ -157,6 +157,7 @@ fn switchover() {
         Action::Demote {
             mode: StopMode::Graceful,
         },
+        Action::PublishPosition,
         Action::ReleaseLease,
     ];
     let (a1, r1) = clear("candidate pg2 is tagged nofailover");
@@ -202,6 +203,29 @@ fn switchover() {
                 v.failover(None, Some("pg1"));
             }))
             .want(a4, r4),
+        case("switchover to a candidate not among the leader's WAL senders is cleared")
+            .given({
+                let mut n = leading().cluster(|v| {
+                    v.failover(Some("pg1"), Some("pg2"));
+                });
+                n.obs.streaming_replicas = vec![name("pg3")];
+                n
+            })
+            .want(
+                clear("candidate pg2 is not streaming from the leader").0,
+                clear("candidate pg2 is not streaming from the leader").1,
+            ),
+        case("switchover to a candidate still on the previous timeline is cleared")
+            .given(leading().cluster(|v| {
+                v.failover(Some("pg1"), Some("pg2"));
+                if let Some(m) = v.members.iter_mut().find(|m| m.name == name("pg1")) {
+                    m.timeline = Some(3);
+                }
+            }))
+            .want(
+                clear("candidate pg2 is on timeline 1, the leader on 3 (it has not followed the last timeline switch yet)").0,
+                clear("candidate pg2 is on timeline 1, the leader on 3 (it has not followed the last timeline switch yet)").1,
+            ),
         case("scheduled switchover waits for its time")
             .given(leading().cluster(|v| {
                 v.failover(Some("pg1"), Some("pg2"));

@@ -6,6 +6,34 @@ use super::*;
 fn replica_follows() {
     let with_leader = |n: &str| node(n).cluster(|v| three_nodes(v, Some("pg1")));
     check([
+        case("a clone that failed a moment ago is retried a loop later")
+            .given(with_leader("pg2").last_job(JobKind::Clone, false, 500))
+            .want([], Reason::CloneRetryLater(name("pg1"))),
+        case("a clone that failed a loop ago is tried again")
+            .given(
+                with_leader("pg2")
+                    .last_job(JobKind::Clone, false, 3_000)
+                    .config(|c| c.loop_wait = Millis::secs(2)),
+            )
+            .want(
+                [Action::Clone {
+                    upstream: upstream("pg1"),
+                    sysid: SYSID.into(),
+                }],
+                Reason::CloningFromLeader(name("pg1")),
+            ),
+        case("a member that would not start as a replica is rewound")
+            .given(with_leader("pg2").stopped(ControlState::ShutDown).last_job(
+                JobKind::Start,
+                false,
+                1_000,
+            ))
+            .want(
+                [Action::Rewind {
+                    upstream: upstream("pg1"),
+                }],
+                Reason::RewindingDiverged(name("pg1")),
+            ),
         case("streaming replica of the leader does nothing")
             .given(with_leader("pg2").replica(100).following("pg1"))
             .want([], Reason::FollowingLeader(name("pg1"))),

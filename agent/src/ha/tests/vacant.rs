@@ -152,6 +152,73 @@ fn leader_key_vanished() {
         case("paused: a replica does not race")
             .given(vacant("pg2").replica(100).config(|c| c.pause = true))
             .want([], Reason::Paused),
+        case("switchover candidate that has not received the old leader's whole WAL waits")
+            .given(
+                vacant("pg2")
+                    .replica(100)
+                    .cluster(|v| {
+                        v.failover(Some("pg1"), Some("pg2"));
+                        v.optime = Some(Lsn(100));
+                    })
+                    .peers([peer("pg3", 100)]),
+            )
+            .want([], Reason::NotRacing(Ineligible::Lagging { lag: 1 })),
+        case("switchover candidate past the old leader's WAL end takes over")
+            .given(
+                vacant("pg2")
+                    .replica(101)
+                    .cluster(|v| {
+                        v.failover(Some("pg1"), Some("pg2"));
+                        v.optime = Some(Lsn(100));
+                    })
+                    .peers([peer("pg3", 100)]),
+            )
+            .want(
+                [
+                    Action::AcquireLease,
+                    Action::Promote,
+                    Action::ClearFailover {
+                        revision: Revision(42),
+                    },
+                    slots(&["pg1", "pg3"]),
+                ],
+                Reason::RacingForVacantLease,
+            ),
+        case("others hold back for a candidate that can take over")
+            .given(
+                vacant("pg3")
+                    .replica(100)
+                    .cluster(|v| {
+                        v.failover(Some("pg1"), Some("pg2"));
+                        v.optime = Some(Lsn(90));
+                    })
+                    .peers([peer("pg2", 100)]),
+            )
+            .want(
+                [],
+                Reason::NotRacing(Ineligible::OtherCandidate(name("pg2"))),
+            ),
+        case("others race when the candidate cannot take over (it lacks WAL)")
+            .given(
+                vacant("pg1")
+                    .replica(100)
+                    .cluster(|v| {
+                        v.failover(Some("pg1"), Some("pg2"));
+                        v.optime = Some(Lsn(100));
+                    })
+                    .peers([peer("pg2", 90), peer("pg3", 90)]),
+            )
+            .want(
+                [
+                    Action::AcquireLease,
+                    Action::Promote,
+                    Action::ClearFailover {
+                        revision: Revision(42),
+                    },
+                    slots(&["pg2", "pg3"]),
+                ],
+                Reason::RacingForVacantLease,
+            ),
         case("a start-as-primary job without the lease is stopped")
             .given(vacant("pg1").job(JobKind::Start, true).lease_left(20_000))
             .want(

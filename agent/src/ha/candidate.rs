@@ -1,0 +1,126 @@
+//! Who may take over from the leader: one check, used by the leader when it acts on a
+//! switchover (`leader.rs`), by the REST API before it writes the request, and by `hactl`
+//! (through the API), with one time limit for the whole handover.
+//!
+//! A candidate must be a member, not tagged `nofailover`, running, and (while a leader exists)
+//! a replica that *streams* on the leader's timeline, within `maximum_lag_on_failover` of the
+//! leader's position. The leader also requires the candidate among its own WAL senders: a
+//! graceful shutdown sends the whole WAL, timeline switch included, only to the replicas
+//! connected at that moment. A candidate that has not yet followed the leader's last timeline
+//! switch could otherwise promote from the old timeline and pick the *same* new timeline id as
+//! the leader did, so two different histories would share one timeline id (found by the fault
+//! campaign's switchover storm: PostgreSQL then PANICs on the mixed WAL).
+
+use super::action::lag;
+use super::{ClusterView, HaConfig, Lsn, MemberName, MemberView, Millis, PgRole};
+
+/// Why `m` cannot take over from the leader now, if it cannot. `leader` is the leader's
+/// member record when one leads; `streaming` the leader's WAL senders when it is asked itself.
+pub fn member_problem(
+    m: &MemberView,
+    leader: Option<&MemberView>,
+    leader_lsn: Option<Lsn>,
+    streaming: Option<&[MemberName]>,
+    max_lag: u64,
+) -> Option<String> {
+    if m.nofailover {
+        return Some("is tagged nofailover".into());
+    }
+    if !m.running {
+        return Some("is not running".into());
+    }
+    let Some(leader) = leader else {
+        return None;
+    };
+    if m.role != PgRole::Replica {
+        return Some("is not a replica".into());
+    }
+    if !m.streaming {
+        return Some("is not streaming".into());
+    }
+    if let Some(s) = streaming
+        && !s.contains(&m.name)
+    {
+        return Some("is not streaming from the leader".into());
+    }
+    if let (Some(tl), Some(ltl)) = (m.timeline, leader.timeline)
+        && tl != ltl
+    {
+        return Some(format!(
+            "is on timeline {tl}, the leader on {ltl} (it has not followed the last timeline switch yet)"
+        ));
+    }
+    let behind = lag(
+        leader_lsn.or(leader.lsn).unwrap_or_default(),
+        m.lsn.unwrap_or_default(),
+    );
+    (behind > max_lag).then(|| {
+        format!(
+            "lags {behind} bytes behind the leader, more than maximum_lag_on_failover ({max_lag})"
+        )
+    })
+}
+
+/// Why a switchover (`leader` given) or failover to `candidate` (or, without one, to any
+/// member) cannot happen now, in the words the REST API answers 412 with.
+pub fn request_problem(
+    view: &ClusterView,
+    leader: Option<&MemberName>,
+    candidate: Option<&MemberName>,
+    max_lag: u64,
+    action: &str,
+) -> Option<String> {
+    let current = view.leader.as_ref().map(|l| &l.holder);
+    if let Some(l) = leader
+        && current != Some(l)
+    {
+        return Some(match current {
+            Some(cur) => format!("leader name does not match: {l} is not the leader, {cur} is"),
+            None => "leader name does not match: the cluster has no leader (use failover)".into(),
+        });
+    }
+    let leader_rec = current.and_then(|c| view.member(c));
+    let leader_lsn = view.optime.max(leader_rec.and_then(|m| m.lsn));
+    let problem = |name: &MemberName| -> Option<String> {
+        let Some(m) = view.member(name) else {
+            return Some(format!("candidate {name} does not exist"));
+        };
+        member_problem(m, leader_rec, leader_lsn, None, max_lag)
+            .map(|why| format!("candidate {name} {why}"))
+    };
+    match candidate {
+        Some(name) => problem(name),
+        None => {
+            let others: Vec<&MemberName> = view
+                .members
+                .iter()
+                .map(|m| &m.name)
+                .filter(|n| Some(*n) != current)
+                .collect();
+            if others.is_empty() {
+                return Some(format!(
+                    "{action} is not possible: cluster does not have members except leader"
+                ));
+            }
+            let why: Vec<String> = others.iter().filter_map(|n| problem(n)).collect();
+            (why.len() == others.len()).then(|| {
+                format!(
+                    "{action} is not possible: no good candidates have been found ({})",
+                    why.join("; ")
+                )
+            })
+        }
+    }
+}
+
+/// How long a switchover or failover may take before whoever waits for it (the REST API,
+/// `hactl`) reports it as not confirmed: long enough for a lease to expire and two loops
+/// (a candidate that cannot take over lets the others race), and at least 30 s.
+pub fn handover_timeout(cfg: &HaConfig) -> Millis {
+    Millis(
+        cfg.ttl
+            .0
+            .saturating_add(cfg.loop_wait.0.saturating_mul(2))
+            .max(30_000),
+    )
+}
