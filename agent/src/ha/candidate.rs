@@ -29,9 +29,8 @@ pub fn member_problem(
     if !m.running {
         return Some("is not running".into());
     }
-    let Some(leader) = leader else {
-        return None;
-    };
+    // Without a leader (a failover) only the member itself counts.
+    let leader = leader?;
     if m.role != PgRole::Replica {
         return Some("is not a replica".into());
     }
