@@ -66,8 +66,30 @@ impl Api {
             .no_proxy()
             .connect_timeout(Duration::from_secs(3))
             .user_agent(concat!("hactl/", env!("CARGO_PKG_VERSION")));
-        if settings.insecure {
-            b = b.danger_accept_invalid_certs(true);
+        // patronictl's rules: with a client certificate, `insecure` only skips the host name
+        // check; without one it skips the whole verification.
+        match (&settings.api_identity, settings.insecure) {
+            (Some(_), true) => b = b.danger_accept_invalid_hostnames(true),
+            (None, true) => b = b.danger_accept_invalid_certs(true),
+            (_, false) => {}
+        }
+        if let Some((cert, key)) = &settings.api_identity {
+            let mut pem = std::fs::read(cert)
+                .with_context(|| format!("reading ctl.certfile {}", cert.display()))?;
+            if key != cert {
+                pem.push(b'\n');
+                pem.extend(
+                    std::fs::read(key)
+                        .with_context(|| format!("reading ctl.keyfile {}", key.display()))?,
+                );
+            }
+            b = b.identity(reqwest::Identity::from_pem(&pem).with_context(|| {
+                format!(
+                    "ctl.certfile {} / ctl.keyfile {}: not a PEM certificate and unencrypted key",
+                    cert.display(),
+                    key.display()
+                )
+            })?);
         }
         if let Some(ca) = &settings.api_cacert {
             let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;

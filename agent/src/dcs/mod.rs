@@ -297,8 +297,8 @@ pub enum FailoverExpect {
     Revision(i64),
 }
 
-/// How to reach etcd.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// How to reach etcd. `Debug` redacts the password.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct EtcdSettings {
     /// Endpoints with scheme, e.g. `http://127.0.0.1:2379`.
     pub endpoints: Vec<String>,
@@ -312,6 +312,19 @@ pub struct EtcdSettings {
     pub cert: Option<std::path::PathBuf>,
     /// Client key file (PEM).
     pub key: Option<std::path::PathBuf>,
+}
+
+impl std::fmt::Debug for EtcdSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdSettings")
+            .field("endpoints", &self.endpoints)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("cacert", &self.cacert)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .finish()
+    }
 }
 
 /// The cluster's keys in etcd, as the agent, the API and `hactl` use them.

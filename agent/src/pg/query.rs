@@ -14,6 +14,7 @@ use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
 use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
+use super::tls::{MakeRustls, Tls};
 use super::{Credentials, PgDetails, PgSettings, ReplicationRow};
 use crate::ha::{Lsn, PgRole, RunningPg};
 
@@ -29,15 +30,53 @@ impl Drop for Session {
     }
 }
 
+/// Where and how a session connects: the tokio-postgres configuration and its TLS.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Host, port, user, password, timeouts, ssl mode.
+    pub cfg: Config,
+    /// TLS from the role's `sslmode` & co., or why the settings cannot be used.
+    pub tls: Result<Tls, String>,
+}
+
+/// Why a session could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The role's TLS settings are unusable (a file cannot be read, ...).
+    #[error("TLS settings: {0}")]
+    Tls(String),
+    /// tokio-postgres failed.
+    #[error(transparent)]
+    Pg(#[from] tokio_postgres::Error),
+}
+
+impl ConnectError {
+    /// The tokio-postgres error, if that is what failed.
+    pub fn pg(&self) -> Option<&tokio_postgres::Error> {
+        match self {
+            ConnectError::Pg(e) => Some(e),
+            ConnectError::Tls(_) => None,
+        }
+    }
+}
+
 impl Session {
     /// Connects (bounded by the config's connect timeout) and spawns the connection task.
-    pub async fn connect(cfg: &Config) -> Result<Session, tokio_postgres::Error> {
-        let (client, conn) = cfg.connect(NoTls).await?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "postgresql connection ended");
+    pub async fn connect(target: &Target) -> Result<Session, ConnectError> {
+        let (client, task) = match target
+            .tls
+            .as_ref()
+            .map_err(|e| ConnectError::Tls(e.clone()))?
+        {
+            Tls::Off => {
+                let (client, conn) = target.cfg.connect(NoTls).await?;
+                (client, spawn_conn(conn))
             }
-        });
+            Tls::On(config, _) => {
+                let (client, conn) = target.cfg.connect(MakeRustls(config.clone())).await?;
+                (client, spawn_conn(conn))
+            }
+        };
         Ok(Session { client, task })
     }
 
@@ -68,36 +107,42 @@ impl Session {
     }
 }
 
-/// How the agent reaches its own PostgreSQL: `local_host` (a directory means the Unix
-/// socket), the configured port, the superuser, database `postgres`.
-pub fn local_config(s: &PgSettings, connect_timeout: Duration) -> Config {
-    let mut cfg = Config::new();
-    cfg.host(&s.local_host)
-        .port(s.port)
-        .dbname("postgres")
-        .application_name("hapg")
-        .connect_timeout(connect_timeout);
-    credentials(&mut cfg, &s.superuser);
-    cfg
+fn spawn_conn<S, T>(conn: tokio_postgres::Connection<S, T>) -> JoinHandle<()>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    tokio::spawn(async move {
+        if let Err(e) = conn.await {
+            tracing::debug!(error = %e, "postgresql connection ended");
+        }
+    })
 }
 
-/// A TCP connection to another member's PostgreSQL.
-pub fn remote_config(host: &str, port: u16, who: &Credentials, timeout: Duration) -> Config {
+/// How the agent reaches its own PostgreSQL: `local_host` (a directory means the Unix
+/// socket), the configured port, the superuser (with its TLS settings), database `postgres`.
+pub fn local_config(s: &PgSettings, connect_timeout: Duration) -> Target {
+    target(&s.local_host, s.port, &s.superuser, connect_timeout)
+}
+
+/// A TCP connection to another member's PostgreSQL as `who`.
+pub fn remote_config(host: &str, port: u16, who: &Credentials, timeout: Duration) -> Target {
+    target(host, port, who, timeout)
+}
+
+fn target(host: &str, port: u16, who: &Credentials, timeout: Duration) -> Target {
     let mut cfg = Config::new();
     cfg.host(host)
         .port(port)
         .dbname("postgres")
         .application_name("hapg")
-        .connect_timeout(timeout);
-    credentials(&mut cfg, who);
-    cfg
-}
-
-fn credentials(cfg: &mut Config, who: &Credentials) {
-    cfg.user(&who.username);
+        .connect_timeout(timeout)
+        .user(&who.username);
     if let Some(pw) = &who.password {
         cfg.password(pw.as_bytes());
     }
+    let tls = super::tls::configure(&mut cfg, host, &who.conn);
+    Target { cfg, tls }
 }
 
 /// Why a connection or query failed, as `status()` reports it.
@@ -116,6 +161,14 @@ impl std::fmt::Display for Failure {
             Failure::Starting(why) => write!(f, "not accepting connections yet: {why}"),
             Failure::Unknown(why) => f.write_str(why),
         }
+    }
+}
+
+/// Sorts a failed connection attempt (see [`classify`]); unusable TLS settings are `Unknown`.
+pub fn classify_connect(err: &ConnectError) -> Failure {
+    match err {
+        ConnectError::Pg(e) => classify(e),
+        ConnectError::Tls(why) => Failure::Unknown(format!("TLS settings: {why}")),
     }
 }
 
