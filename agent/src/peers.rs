@@ -132,10 +132,9 @@ impl PeerClient {
                         detail: e.to_string(),
                     }
                 })?;
-                for c in certs {
-                    b = b.add_root_certificate(c);
-                }
-                b = b.danger_accept_invalid_hostnames(true);
+                b = b
+                    .tls_certs_only(certs)
+                    .danger_accept_invalid_hostnames(true);
             }
             None => b = b.danger_accept_invalid_certs(true),
         }

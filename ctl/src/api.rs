@@ -66,13 +66,6 @@ impl Api {
             .no_proxy()
             .connect_timeout(Duration::from_secs(3))
             .user_agent(concat!("hactl/", env!("CARGO_PKG_VERSION")));
-        // patronictl's rules: with a client certificate, `insecure` only skips the host name
-        // check; without one it skips the whole verification.
-        match (&settings.api_identity, settings.insecure) {
-            (Some(_), true) => b = b.danger_accept_invalid_hostnames(true),
-            (None, true) => b = b.danger_accept_invalid_certs(true),
-            (_, false) => {}
-        }
         if let Some((cert, key)) = &settings.api_identity {
             let mut pem = std::fs::read(cert)
                 .with_context(|| format!("reading ctl.certfile {}", cert.display()))?;
@@ -91,14 +84,24 @@ impl Api {
                 )
             })?);
         }
-        if let Some(ca) = &settings.api_cacert {
-            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .with_context(|| format!("{}: not a PEM certificate bundle", ca.display()))?
-            {
-                b = b.add_root_certificate(cert);
+        let roots = match &settings.api_cacert {
+            Some(ca) => {
+                let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+                reqwest::Certificate::from_pem_bundle(&pem)
+                    .with_context(|| format!("{}: not a PEM certificate bundle", ca.display()))?
             }
-        }
+            None => Vec::new(),
+        };
+        // patronictl's rules: with a client certificate, `insecure` only skips the host name
+        // check (the chain is still checked against the CA); without one it skips the whole
+        // verification.
+        b = match (settings.api_identity.is_some(), settings.insecure) {
+            (true, true) if !roots.is_empty() => b
+                .tls_certs_only(roots)
+                .danger_accept_invalid_hostnames(true),
+            (_, true) => b.danger_accept_invalid_certs(true),
+            (_, false) => roots.into_iter().fold(b, |b, c| b.add_root_certificate(c)),
+        };
         Ok(Api {
             client: b.build().context("building the HTTP client")?,
             auth: settings.api_auth.clone(),

@@ -13,6 +13,7 @@ pub mod ctl;
 pub mod etcd;
 pub mod haproxy;
 pub mod pg;
+pub mod pki;
 pub mod procs;
 pub mod proxy;
 pub mod writer;
