@@ -17,6 +17,8 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod dcs;
+#[cfg(test)]
+mod fuzz;
 pub mod ha;
 pub mod logging;
 pub mod peers;
