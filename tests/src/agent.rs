@@ -49,6 +49,8 @@ pub struct ExtraYaml {
     pub etcd3: Vec<String>,
     /// Under `postgresql.authentication.replication:`.
     pub replication: Vec<String>,
+    /// Under `postgresql.authentication.superuser:`.
+    pub superuser: Vec<String>,
     /// Under `postgresql.parameters:` (local parameters).
     pub parameters: Vec<String>,
     /// `bootstrap.pg_hba` instead of the default (trust locally, md5 on 127.0.0.1).
@@ -215,7 +217,7 @@ restapi:
     superuser:
       username: postgres
       password: su-pass
-    replication:
+{superuser_extra}    replication:
       username: replicator
       password: rep-pass
 {replication_extra}    rewind:
@@ -245,6 +247,7 @@ restapi:
             restapi_extra = indent(&x.restapi, 2),
             etcd3_extra = indent(&x.etcd3, 2),
             replication_extra = indent(&x.replication, 6),
+            superuser_extra = indent(&x.superuser, 6),
             parameters_extra = indent(&x.parameters, 4),
         )
     }

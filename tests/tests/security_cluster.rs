@@ -115,6 +115,7 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
             format!("password: {ETCD_PW}"),
         ],
         replication: vec!["sslmode: verify-ca".into(), format!("sslrootcert: {ca}")],
+        superuser: vec!["sslmode: verify-full".into(), format!("sslrootcert: {ca}")],
         parameters: vec![
             "ssl: on".into(),
             format!("ssl_cert_file: {}", srv.cert.display()),
@@ -143,6 +144,32 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
     let replicas = c.others(&[&leader]);
     info!(%leader, "--- replicas stream over TLS only (hostssl), verifying the primary's certificate");
     replication_over_tls(&c, &leader, &replicas).await;
+    info!("--- the agents' own sessions (superuser, sslmode verify-full) are encrypted too");
+    for n in &c.nodes {
+        let ssl: Vec<bool> = wait_for(
+            &format!("{}: the agent's session", n.name),
+            Duration::from_secs(30),
+            || async {
+                let pg = n.client().await.ok()?;
+                let rows = pg
+                    .query(
+                        "select s.ssl from pg_stat_ssl s join pg_stat_activity a on a.pid = s.pid \
+                         where a.application_name = 'hapg' and a.usename = 'postgres'",
+                        &[],
+                    )
+                    .await
+                    .ok()?;
+                let ssl: Vec<bool> = rows.iter().map(|r| r.get(0)).collect();
+                (!ssl.is_empty()).then_some(ssl)
+            },
+        )
+        .await;
+        assert!(
+            ssl.iter().all(|s| *s),
+            "{}: agent session without TLS",
+            n.name
+        );
+    }
 
     info!("--- REST API: no client certificate, no TLS session (health checks included)");
     let anonymous = api_client(&pki, None, "127.0.0.1");
