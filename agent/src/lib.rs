@@ -20,6 +20,7 @@ pub mod dcs;
 #[cfg(test)]
 mod fuzz;
 pub mod ha;
+pub mod keyfile;
 pub mod logging;
 pub mod peers;
 pub mod pg;

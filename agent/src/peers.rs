@@ -48,6 +48,8 @@ struct Xlog {
 pub struct PeerTls {
     /// Client certificate and key (PEM files).
     pub identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Passphrase of an encrypted key.
+    pub key_password: Option<crate::keyfile::Secret>,
     /// CA bundle the peers' certificates must chain to.
     pub ca: Option<std::path::PathBuf>,
 }
@@ -60,6 +62,7 @@ impl PeerTls {
                 let k = cfg.ctl.keyfile.clone().unwrap_or_else(|| c.clone());
                 (c, k)
             }),
+            key_password: cfg.ctl.keyfile_password.clone(),
             ca: cfg
                 .ctl
                 .cacert
@@ -111,10 +114,16 @@ impl PeerClient {
             .pool_idle_timeout(Duration::from_secs(30));
         if let Some((cert, key)) = &tls.identity {
             let mut pem = read("ctl.certfile", cert)?;
-            if key != cert {
-                pem.push(b'\n');
-                pem.extend(read("ctl.keyfile", key)?);
-            }
+            pem.push(b'\n');
+            pem.extend(
+                crate::keyfile::load_pem("ctl.keyfile", key, tls.key_password.as_ref()).map_err(
+                    |detail| PeerClientError::File {
+                        what: "ctl.keyfile",
+                        path: key.clone(),
+                        detail,
+                    },
+                )?,
+            );
             let id = reqwest::Identity::from_pem(&pem).map_err(|e| PeerClientError::File {
                 what: "ctl.certfile/keyfile",
                 path: cert.clone(),

@@ -69,16 +69,14 @@ impl Api {
         if let Some((cert, key)) = &settings.api_identity {
             let mut pem = std::fs::read(cert)
                 .with_context(|| format!("reading ctl.certfile {}", cert.display()))?;
-            if key != cert {
-                pem.push(b'\n');
-                pem.extend(
-                    std::fs::read(key)
-                        .with_context(|| format!("reading ctl.keyfile {}", key.display()))?,
-                );
-            }
+            pem.push(b'\n');
+            pem.extend(
+                ha_agent::keyfile::load_pem("ctl.keyfile", key, settings.api_key_password.as_ref())
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            );
             b = b.identity(reqwest::Identity::from_pem(&pem).with_context(|| {
                 format!(
-                    "ctl.certfile {} / ctl.keyfile {}: not a PEM certificate and unencrypted key",
+                    "ctl.certfile {} / ctl.keyfile {}: not a PEM certificate and key",
                     cert.display(),
                     key.display()
                 )

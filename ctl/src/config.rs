@@ -53,6 +53,8 @@ pub struct Settings {
     /// Client certificate and key for the REST API (`ctl.certfile`, `ctl.keyfile`), for an
     /// API running `verify_client: optional|required`.
     pub api_identity: Option<(PathBuf, PathBuf)>,
+    /// `ctl.keyfile_password`: passphrase of an encrypted `ctl.keyfile`.
+    pub api_key_password: Option<ha_agent::keyfile::Secret>,
 }
 
 impl Settings {
@@ -95,6 +97,7 @@ pub fn resolve(src: &Source) -> anyhow::Result<Settings> {
             api_cacert: None,
             insecure: false,
             api_identity: None,
+            api_key_password: None,
         },
         (None, None) => {
             return Err(usage(
@@ -159,15 +162,10 @@ fn from_file(path: &Path, have_dcs_url: bool) -> anyhow::Result<Settings> {
             .filter(|s| !s.is_empty())
             .map(PathBuf::from)
     };
-    if ctl
+    let api_key_password = ctl
         .and_then(|c| c.get("keyfile_password"))
-        .is_some_and(|v| !v.is_null())
-    {
-        return Err(usage(format!(
-            "{}: ctl.keyfile_password: encrypted keys are not supported; give an unencrypted ctl.keyfile",
-            path.display()
-        )));
-    }
+        .and_then(scalar_string)
+        .map(ha_agent::keyfile::Secret::new);
     let api_identity = ctl_file("certfile").map(|c| {
         let k = ctl_file("keyfile").unwrap_or_else(|| c.clone());
         (c, k)
@@ -186,6 +184,7 @@ fn from_file(path: &Path, have_dcs_url: bool) -> anyhow::Result<Settings> {
             api_cacert,
             insecure,
             api_identity,
+            api_key_password,
         }),
         Err(agent_err) => {
             let etcd = match tree.get("etcd3") {
@@ -216,6 +215,7 @@ fn from_file(path: &Path, have_dcs_url: bool) -> anyhow::Result<Settings> {
                 api_cacert,
                 insecure,
                 api_identity,
+                api_key_password,
             })
         }
     }
@@ -308,6 +308,10 @@ fn etcd3(e: &Value) -> Result<EtcdSettings, String> {
         cacert: file("cacert"),
         cert: file("cert"),
         key: file("key"),
+        key_password: e
+            .get("key_password")
+            .and_then(scalar_string)
+            .map(ha_agent::keyfile::Secret::new),
     })
 }
 

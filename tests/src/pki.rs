@@ -111,6 +111,33 @@ impl Pki {
         files
     }
 
+    /// A copy of `c` whose key is encrypted PKCS#8 (PBES2, AES-256-CBC) with `password`.
+    pub fn encrypted(&self, c: &CertFiles, password: &str) -> CertFiles {
+        use pkcs8::der::Decode;
+        let pem = std::fs::read_to_string(&c.key).expect("read key");
+        let (_, der) = pkcs8::der::pem::decode_vec(pem.as_bytes()).expect("key pem");
+        let info = pkcs8::PrivateKeyInfo::from_der(&der).expect("pkcs8 key");
+        let params = pkcs8::pkcs5::pbes2::Parameters::pbkdf2_sha256_aes256cbc(
+            2048,
+            b"hapg-test-salt-1",
+            b"hapg-test-iv-16b",
+        )
+        .expect("pbes2 parameters");
+        let enc = info
+            .encrypt_with_params(params, password)
+            .expect("encrypt")
+            .to_pem("ENCRYPTED PRIVATE KEY", pkcs8::der::pem::LineEnding::LF)
+            .expect("pem");
+        let key = c.key.with_extension("enc.key");
+        std::fs::write(&key, enc.as_bytes()).expect("write key");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).expect("chmod");
+        self.run_as.chown(&key);
+        CertFiles {
+            cert: c.cert.clone(),
+            key,
+        }
+    }
+
     /// The CA certificate's PEM text.
     pub fn ca_pem(&self) -> Vec<u8> {
         std::fs::read(&self.ca).expect("read ca")

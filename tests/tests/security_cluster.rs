@@ -2,7 +2,9 @@
 //! certificates (`--client-cert-auth`) and etcd's own user/role auth; the REST API over HTTPS
 //! with `verify_client: required`, an allowlist and basic auth; PostgreSQL with `ssl = on`
 //! and a `pg_hba.conf` that accepts replication over TLS only (`hostssl`), the replicas
-//! verifying the primary's certificate (`sslmode: verify-ca`). The cluster bootstraps,
+//! verifying the primary's certificate (`sslmode: verify-ca`); the keys of the API, of hactl
+//! and of the etcd client are encrypted PKCS#8 opened with `keyfile_password`/`key_password`.
+//! The cluster bootstraps,
 //! switches over (REST API and hactl with `ctl.certfile`), fails over after a kill -9, is listed
 //! by hactl and the real patronictl, and no configured secret shows in any agent or
 //! PostgreSQL log, API answer or hactl output.
@@ -22,12 +24,18 @@ use tracing::info;
 const ETCD_ROOT_PW: &str = "etcd-root-pw-K3v9";
 const ETCD_PW: &str = "etcd-user-pw-T8m2";
 const API_PW: &str = "api-pw-Q4z7";
+const API_KEY_PW: &str = "api-key-pw-H6r1";
+const CTL_KEY_PW: &str = "ctl-key-pw-W2n8";
+const ETCD_KEY_PW: &str = "etcd-key-pw-B5j3";
 /// Every password the test cluster is configured with (the PostgreSQL ones come from the
 /// harness's YAML).
-const SECRETS: [&str; 6] = [
+const SECRETS: [&str; 9] = [
     ETCD_ROOT_PW,
     ETCD_PW,
     API_PW,
+    API_KEY_PW,
+    CTL_KEY_PW,
+    ETCD_KEY_PW,
     "su-pass",
     "rep-pass",
     "rewind-pass",
@@ -84,8 +92,13 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
     let certs = user_tempdir(&run_as, "hapg-pki-");
     let pki = Pki::new(certs.path(), run_as);
     // Shared with patronictl, whose etcd client goes through etcd's JSON gateway.
-    let etcd_agent = pki.issue_without_cn("hapg");
-    let operator = pki.issue("operator", &[]);
+    // Encrypted keys (PKCS#8) with their passphrases in the YAML; PostgreSQL's own key stays
+    // plain (it would need ssl_passphrase_command).
+    let etcd_plain = pki.issue_without_cn("hapg");
+    let etcd_agent = pki.encrypted(&etcd_plain, ETCD_KEY_PW);
+    let operator_plain = pki.issue("operator", &[]);
+    let operator = pki.encrypted(&operator_plain, CTL_KEY_PW);
+    let api_server = pki.encrypted(&pki.server, API_KEY_PW);
     let etcd_tls = EtcdTls {
         ca: pki.ca.clone(),
         server: pki.server.clone(),
@@ -94,8 +107,9 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
     let (ca, srv) = (pki.ca.display(), &pki.server);
     let extra = ExtraYaml {
         restapi: vec![
-            format!("certfile: {}", srv.cert.display()),
-            format!("keyfile: {}", srv.key.display()),
+            format!("certfile: {}", api_server.cert.display()),
+            format!("keyfile: {}", api_server.key.display()),
+            format!("keyfile_password: {API_KEY_PW}"),
             format!("cafile: {ca}"),
             "verify_client: required".into(),
             "allowlist: ['127.0.0.1']".into(),
@@ -104,6 +118,7 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
         ctl: vec![
             format!("certfile: {}", operator.cert.display()),
             format!("keyfile: {}", operator.key.display()),
+            format!("keyfile_password: {CTL_KEY_PW}"),
             format!("cacert: {ca}"),
         ],
         etcd3: vec![
@@ -111,6 +126,7 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
             format!("cacert: {ca}"),
             format!("cert: {}", etcd_agent.cert.display()),
             format!("key: {}", etcd_agent.key.display()),
+            format!("key_password: {ETCD_KEY_PW}"),
             "username: hapg".into(),
             format!("password: {ETCD_PW}"),
         ],
@@ -199,7 +215,7 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
     assert!(r.is_err(), "a certificate from another CA got {r:?}");
 
     info!("--- allowlist: 127.0.0.2 is outside it: 403 on a mutating endpoint, health stays 200");
-    let outsider = api_client(&pki, Some(&operator), "127.0.0.2");
+    let outsider = api_client(&pki, Some(&operator_plain), "127.0.0.2");
     let r = outsider
         .post(format!("{}/switchover", api(&c, &leader)))
         .basic_auth("admin", Some(API_PW))
@@ -223,7 +239,7 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
         || async { records_settled(&c, &leader).await.then_some(()) },
     )
     .await;
-    let insider = api_client(&pki, Some(&operator), "127.0.0.1");
+    let insider = api_client(&pki, Some(&operator_plain), "127.0.0.1");
     let target = replicas[0].clone();
     let r = insider
         .post(format!("{}/switchover", api(&c, &leader)))
@@ -295,7 +311,19 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
     );
 
     info!("--- the real patronictl lists the cluster through etcd TLS and auth");
-    let out = patronictl(&cfg, &["list"], None).await.ok();
+    // Patroni 4.1.5's etcd3 client does not pass key_password on its first request
+    // ("Client private key is encrypted, password is required"): patronictl gets the same
+    // file with the plain copy of the key.
+    let for_patronictl = certs.path().join("patronictl.yml");
+    let text = yaml
+        .replace(
+            &etcd_agent.key.display().to_string(),
+            &etcd_plain.key.display().to_string(),
+        )
+        .replace(&format!("  key_password: {ETCD_KEY_PW}\n"), "");
+    assert!(!text.contains(ETCD_KEY_PW));
+    std::fs::write(&for_patronictl, text).unwrap();
+    let out = patronictl(&for_patronictl, &["list"], None).await.ok();
     for n in &c.nodes {
         assert!(out.stdout.contains(&n.name), "{out}");
     }

@@ -38,6 +38,7 @@ pub(super) fn tls_restapi(
         authentication: None,
         certfile: Some(cert.to_owned()),
         keyfile: Some(key.to_owned()),
+        keyfile_password: None,
         cafile: ca.map(ToOwned::to_owned),
         verify_client: verify,
         allowlist: Vec::new(),

@@ -19,8 +19,8 @@ use axum::middleware::AddExtension;
 use axum_server::accept::{Accept, DefaultAcceptor};
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use rustls::RootCertStore;
+use rustls::pki_types::CertificateDer;
 use rustls::pki_types::pem::PemObject;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use rustls::server::WebPkiClientVerifier;
 use tower_layer::Layer;
 
@@ -36,12 +36,7 @@ pub fn server_config(r: &RestApiConfig) -> Result<RustlsConfig, String> {
         .ok_or_else(|| "restapi.certfile is not set".to_string())?;
     let key = r.keyfile.as_deref().unwrap_or(cert);
     let chain = certs(cert).map_err(|e| format!("restapi.certfile {e}"))?;
-    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| {
-        format!(
-            "restapi.keyfile {}: {e} (an unencrypted PEM private key is needed)",
-            key.display()
-        )
-    })?;
+    let key = crate::keyfile::load_der("restapi.keyfile", key, r.keyfile_password.as_ref())?;
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

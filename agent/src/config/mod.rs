@@ -85,6 +85,8 @@ pub struct RestApiConfig {
     pub certfile: Option<PathBuf>,
     /// TLS key (PEM); defaults to `certfile`.
     pub keyfile: Option<PathBuf>,
+    /// `keyfile_password`: passphrase of an encrypted (PKCS#8) key.
+    pub keyfile_password: Option<crate::keyfile::Secret>,
     /// CA for client certificates.
     pub cafile: Option<PathBuf>,
     /// `verify_client`.
@@ -115,6 +117,8 @@ pub struct CtlConfig {
     pub certfile: Option<PathBuf>,
     /// Its key (PEM); defaults to `certfile`.
     pub keyfile: Option<PathBuf>,
+    /// Passphrase of an encrypted (PKCS#8) `keyfile`.
+    pub keyfile_password: Option<crate::keyfile::Secret>,
     /// CA that signed the API's certificate (else `restapi.cafile`).
     pub cacert: Option<PathBuf>,
     /// Do not check the API's certificate.

@@ -15,7 +15,6 @@ use super::addr::{self, bracket};
 use super::allowlist::AllowEntry;
 use super::load::Ctx;
 use super::raw::{RawRestApi, bool_of, kind_of};
-use super::validate::is_set;
 use super::{CtlConfig, RestApiConfig, Result, VerifyClient};
 use crate::pg::Credentials;
 
@@ -61,12 +60,17 @@ pub(super) fn restapi(raw: RawRestApi, ctx: &mut Ctx<'_>) -> Result<RestApiConfi
             }
         },
     };
-    if raw.keyfile_password.is_some() {
-        return Err(ctx.invalid(
-            "restapi.keyfile_password",
-            "encrypted keys are not supported; give an unencrypted restapi.keyfile \
-             (e.g. `openssl pkey -in key.pem -out plain.pem`, readable by the agent's user only)",
-        ));
+    let keyfile_password = match &raw.keyfile_password {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(secret(v).ok_or_else(|| {
+            ctx.invalid(
+                "restapi.keyfile_password",
+                format!("expected a string, got {}", kind_of_secret(v)),
+            )
+        })?),
+    };
+    if keyfile_password.is_some() && raw.certfile.is_none() {
+        return Err(ctx.invalid("restapi.keyfile_password", "needs restapi.certfile"));
     }
     let allowlist = match &raw.allowlist {
         None | Some(Value::Null) => Vec::new(),
@@ -125,12 +129,34 @@ pub(super) fn restapi(raw: RawRestApi, ctx: &mut Ctx<'_>) -> Result<RestApiConfi
         connect_address,
         authentication,
         keyfile: raw.keyfile.or_else(|| raw.certfile.clone()),
+        keyfile_password,
         certfile: raw.certfile,
         cafile: raw.cafile,
         verify_client,
         allowlist,
         allowlist_include_members,
     })
+}
+
+/// A passphrase: a string, or a number written without quotes.
+pub(super) fn secret(v: &Value) -> Option<crate::keyfile::Secret> {
+    match v {
+        Value::String(s) if !s.is_empty() => Some(crate::keyfile::Secret::new(s.clone())),
+        Value::Number(n) => Some(crate::keyfile::Secret::new(n.to_string())),
+        _ => None,
+    }
+}
+
+/// The type of a value that should have been a secret, without showing it.
+pub(super) fn kind_of_secret(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "an empty string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "a mapping",
+    }
 }
 
 /// A list of entries, or (from `PATRONI_RESTAPI_ALLOWLIST`) a YAML list or comma-separated
@@ -202,13 +228,18 @@ pub(super) fn ctl(raw: Option<&Value>, ctx: &mut Ctx<'_>) -> Result<CtlConfig> {
                     })?,
                 }
             }
-            "keyfile_password" if is_set(&Some(v.clone())) => {
-                return Err(ctx.invalid(
-                    "ctl.keyfile_password",
-                    "encrypted keys are not supported; give an unencrypted ctl.keyfile",
-                ));
+            "keyfile_password" => {
+                out.keyfile_password = match v {
+                    Value::Null => None,
+                    v => Some(secret(v).ok_or_else(|| {
+                        ctx.invalid(
+                            "ctl.keyfile_password",
+                            format!("expected a string, got {}", kind_of_secret(v)),
+                        )
+                    })?),
+                }
             }
-            "keyfile_password" | "authentication" | "auth" => {}
+            "authentication" | "auth" => {}
             other => ctx.warn(&format!("ctl.{other}"), "unknown key ignored"),
         }
     }

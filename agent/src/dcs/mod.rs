@@ -312,6 +312,8 @@ pub struct EtcdSettings {
     pub cert: Option<std::path::PathBuf>,
     /// Client key file (PEM).
     pub key: Option<std::path::PathBuf>,
+    /// Passphrase of an encrypted (PKCS#8) `key`.
+    pub key_password: Option<crate::keyfile::Secret>,
 }
 
 impl std::fmt::Debug for EtcdSettings {
@@ -323,6 +325,7 @@ impl std::fmt::Debug for EtcdSettings {
             .field("cacert", &self.cacert)
             .field("cert", &self.cert)
             .field("key", &self.key)
+            .field("key_password", &self.key_password)
             .finish()
     }
 }

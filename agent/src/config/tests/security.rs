@@ -63,22 +63,36 @@ fn allowlist_entries_are_networks_addresses_or_names_and_bad_ones_are_refused() 
 }
 
 #[test]
-fn encrypted_keys_are_refused_by_name() {
+fn key_passphrases_are_read_as_secrets() {
     let fx = Fixture::new();
     let mut v = fx.minimal();
-    set(&mut v, "restapi.certfile", json!("/c.pem"));
-    set(&mut v, "restapi.keyfile_password", json!("pw"));
+    set(&mut v, "restapi.keyfile_password", json!("pw-api-1"));
     rejected(&v, "restapi.keyfile_password");
-    let mut v = fx.minimal();
+    set(&mut v, "restapi.certfile", json!("/c.pem"));
     set(
         &mut v,
         "ctl",
-        json!({"certfile": "/c", "keyfile_password": "pw"}),
+        json!({"certfile": "/c", "keyfile_password": 1234}),
     );
-    rejected(&v, "ctl.keyfile_password");
-    let mut v = fx.minimal();
-    set(&mut v, "etcd3.key_password", json!("pw"));
-    rejected(&v, "etcd3.key_password");
+    set(&mut v, "etcd3.protocol", json!("https"));
+    set(&mut v, "etcd3.key", json!("/k.pem"));
+    set(&mut v, "etcd3.cert", json!("/c.pem"));
+    set(&mut v, "etcd3.key_password", json!("pw-etcd-2"));
+    let (c, _) = ok(&v);
+    let exposed = |s: &Option<crate::keyfile::Secret>| s.as_ref().map(|s| s.expose().to_string());
+    assert_eq!(
+        exposed(&c.restapi.keyfile_password).as_deref(),
+        Some("pw-api-1")
+    );
+    assert_eq!(exposed(&c.ctl.keyfile_password).as_deref(), Some("1234"));
+    assert_eq!(exposed(&c.etcd.key_password).as_deref(), Some("pw-etcd-2"));
+    let text = format!("{c:?}");
+    for s in ["pw-api-1", "pw-etcd-2"] {
+        assert!(!text.contains(s), "{s} in {text}");
+    }
+    set(&mut v, "restapi.keyfile_password", json!(["x"]));
+    let why = rejected(&v, "restapi.keyfile_password");
+    assert!(why.contains("a list"), "{why}");
 }
 
 #[test]
