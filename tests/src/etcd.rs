@@ -51,6 +51,9 @@ pub struct EtcdTls {
     pub server: CertFiles,
     /// The harness's client certificate.
     pub client: CertFiles,
+    /// `--auth-token-ttl` in seconds (etcd's default is 300): a short one makes every client
+    /// renew its token during a test.
+    pub auth_token_ttl: Option<u32>,
 }
 
 fn etcd_bin() -> PathBuf {
@@ -161,6 +164,9 @@ impl EtcdProc {
                 .arg(format!("--key-file={}", t.server.key.display()))
                 .arg(format!("--trusted-ca-file={}", t.ca.display()))
                 .arg("--client-cert-auth");
+            if let Some(ttl) = t.auth_token_ttl {
+                cmd.arg(format!("--auth-token-ttl={ttl}"));
+            }
         }
         let child = cmd
             .arg("--name=test")

@@ -103,6 +103,9 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
         ca: pki.ca.clone(),
         server: pki.server.clone(),
         client: pki.issue("root", &[]),
+        // Tokens expire after 5 s unused (etcd resets the TTL on use): clients idle longer than
+        // that must authenticate again.
+        auth_token_ttl: Some(5),
     };
     let (ca, srv) = (pki.ca.display(), &pki.server);
     let extra = ExtraYaml {
