@@ -142,6 +142,31 @@ impl ConnParams {
     }
 }
 
+/// The libpq environment of a program that connects as `who` (pg_basebackup, pg_rewind): the
+/// role's TLS settings as `PGSSLMODE` & co., and, when `sslpassword` is set, a connection
+/// service file of mode 0600 beside the pgpass file that holds it (nothing secret on a
+/// command line).
+pub fn libpq_env(
+    s: &super::PgSettings,
+    who: &super::Credentials,
+) -> super::Result<Vec<(&'static str, String)>> {
+    let mut env = who.conn.env();
+    if let Some(text) = who.conn.service_file() {
+        let path = service_file(s);
+        super::conf::write_atomic(&path, &text, 0o600)?;
+        env.push(("PGSERVICEFILE", path.to_string_lossy().into_owned()));
+        env.push(("PGSERVICE", "hapg".into()));
+    }
+    Ok(env)
+}
+
+/// Where [`libpq_env`] writes the service file.
+pub fn service_file(s: &super::PgSettings) -> std::path::PathBuf {
+    let mut p = s.pgpass.clone().into_os_string();
+    p.push(".service");
+    p.into()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -21,6 +21,7 @@ pub mod local;
 pub mod postmaster;
 pub mod query;
 pub mod replication;
+pub mod session;
 pub mod tls;
 
 use std::collections::BTreeMap;

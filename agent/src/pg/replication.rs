@@ -13,7 +13,6 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
-use super::Credentials;
 use super::callbacks::CallbackAction;
 use super::conf::{self, conninfo_value};
 use super::controldata;
@@ -127,28 +126,6 @@ pub fn rewind_source(s: &PgSettings, upstream: &Upstream) -> String {
     )
 }
 
-/// The libpq environment of a program that connects as `who` (pg_basebackup, pg_rewind): the
-/// role's TLS settings as `PGSSLMODE` & co., and, when `sslpassword` is set, a connection
-/// service file of mode 0600 beside the pgpass file that holds it (nothing secret on a
-/// command line).
-pub fn libpq_env(s: &PgSettings, who: &Credentials) -> Result<Vec<(&'static str, String)>> {
-    let mut env = who.conn.env();
-    if let Some(text) = who.conn.service_file() {
-        let path = service_file(s);
-        conf::write_atomic(&path, &text, 0o600)?;
-        env.push(("PGSERVICEFILE", path.to_string_lossy().into_owned()));
-        env.push(("PGSERVICE", "hapg".into()));
-    }
-    Ok(env)
-}
-
-/// Where [`libpq_env`] writes the service file.
-pub fn service_file(s: &PgSettings) -> std::path::PathBuf {
-    let mut p = s.pgpass.clone().into_os_string();
-    p.push(".service");
-    p.into()
-}
-
 /// What to change so that the physical slots are exactly `want`: (create, drop). Active
 /// slots are never dropped.
 pub fn slot_changes(
@@ -223,7 +200,7 @@ impl LocalPostgres {
             .args(basebackup_args(&s, upstream, &staging))
             .env("PGPASSFILE", &s.pgpass)
             .env("PGAPPNAME", &s.member);
-        for (k, v) in libpq_env(&s, &s.replication)? {
+        for (k, v) in super::connparams::libpq_env(&s, &s.replication)? {
             run = run.env(k, v);
         }
         let res = run.run().await;
@@ -259,7 +236,7 @@ impl LocalPostgres {
             .env("PGPASSFILE", &s.pgpass)
             .env("PGOPTIONS", "-c statement_timeout=0")
             .c_locale();
-        for (k, v) in libpq_env(&s, s.rewind.as_ref().unwrap_or(&s.superuser))? {
+        for (k, v) in super::connparams::libpq_env(&s, s.rewind.as_ref().unwrap_or(&s.superuser))? {
             run = run.env(k, v);
         }
         let out = run.run().await?;
