@@ -51,6 +51,8 @@ pub struct ExtraYaml {
     pub replication: Vec<String>,
     /// Under `postgresql.authentication.superuser:`.
     pub superuser: Vec<String>,
+    /// Under `postgresql.authentication.rewind:`.
+    pub rewind: Vec<String>,
     /// Under `postgresql.parameters:` (local parameters).
     pub parameters: Vec<String>,
     /// `bootstrap.pg_hba` instead of the default (trust locally, md5 on 127.0.0.1).
@@ -223,7 +225,7 @@ restapi:
 {replication_extra}    rewind:
       username: rewind_user
       password: rewind-pass
-  parameters:
+{rewind_extra}  parameters:
     unix_socket_directories: {dir}
     shared_buffers: 16MB
     fsync: {fsync}
@@ -248,6 +250,7 @@ restapi:
             etcd3_extra = indent(&x.etcd3, 2),
             replication_extra = indent(&x.replication, 6),
             superuser_extra = indent(&x.superuser, 6),
+            rewind_extra = indent(&x.rewind, 6),
             parameters_extra = indent(&x.parameters, 4),
         )
     }

@@ -135,6 +135,7 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
         ],
         replication: vec!["sslmode: verify-ca".into(), format!("sslrootcert: {ca}")],
         superuser: vec!["sslmode: verify-full".into(), format!("sslrootcert: {ca}")],
+        rewind: vec!["sslmode: verify-full".into(), format!("sslrootcert: {ca}")],
         parameters: vec![
             "ssl: on".into(),
             format!("ssl_cert_file: {}", srv.cert.display()),
@@ -142,6 +143,8 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
         ],
         pg_hba: Some(vec![
             "local all all trust".into(),
+            "hostssl all rewind_user 127.0.0.1/32 md5".into(),
+            "hostnossl all rewind_user 127.0.0.1/32 reject".into(),
             "host all all 127.0.0.1/32 md5".into(),
             "hostssl replication replicator 127.0.0.1/32 md5".into(),
         ]),
@@ -351,12 +354,30 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
     let out = hactl(&cfg, &["list"]).await.ok();
     assert!(out.stdout.contains(&leader4), "{out}");
 
+    info!(%leader3, "--- the killed node comes back: rewound if needed (TLS-only for rewind_user), streams over TLS");
+    let settings = c.settings.clone();
+    c.node_mut(&leader3).start(&settings);
+    let mut back = c.others(&[&leader4]);
+    back.sort();
+    c.wait_streaming(
+        &leader4,
+        &back.iter().map(String::as_str).collect::<Vec<_>>(),
+        Duration::from_secs(120),
+    )
+    .await;
+    replication_over_tls(&c, &leader4, &back).await;
+    let log = std::fs::read_to_string(c.node(&leader3).log_path()).unwrap_or_default();
+    info!(
+        rewound = log.contains("rewind done") || log.contains("no rewind required"),
+        "old leader rejoined"
+    );
+
     info!("--- no configured secret in API answers, hactl output or any log");
     // The secrets searched for are the ones the members run with.
     for s in SECRETS.iter().filter(|s| **s != ETCD_ROOT_PW) {
         assert!(yaml.contains(s), "{s} is not in the agents' configuration");
     }
-    for n in c.nodes.iter().filter(|n| n.name != leader3) {
+    for n in &c.nodes {
         for path in ["/patroni", "/config", "/cluster", "/history", "/metrics"] {
             let r = insider
                 .get(format!("{}{path}", api(&c, &n.name)))
