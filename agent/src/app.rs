@@ -89,11 +89,13 @@ pub async fn run(cfg: Config, warnings: Vec<Warning>) -> anyhow::Result<Exit> {
     spawn_signal_handler(cancel.clone());
 
     let api_cancel = CancellationToken::new();
+    let failsafe = crate::runtime::FailsafeInbox::default();
     let router = api::router(api::ApiState {
         snapshot: snap_rx,
         dcs: dcs.clone(),
         requests: req_tx.clone(),
         access,
+        failsafe: failsafe.clone(),
     });
     let api_stop = api_cancel.clone();
     let api_task = tokio::spawn(async move {
@@ -114,7 +116,8 @@ pub async fn run(cfg: Config, warnings: Vec<Warning>) -> anyhow::Result<Exit> {
         crate::VERSION
     );
 
-    let runtime = Runtime::new(cfg.clone(), dcs, Arc::new(pg), peers, snap_tx, req_rx);
+    let runtime = Runtime::new(cfg.clone(), dcs, Arc::new(pg), peers, snap_tx, req_rx)
+        .with_failsafe(failsafe);
     let exit = runtime.run(cancel).await;
     api_cancel.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;

@@ -17,6 +17,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod dcs;
+pub mod fence;
 #[cfg(test)]
 mod fuzz;
 pub mod ha;

@@ -150,6 +150,11 @@ impl PeerClient {
         Ok(PeerClient { http: b.build()? })
     }
 
+    /// The HTTP client (no proxies, bounded timeouts), for other member-to-member calls.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
     /// Asks every member of `cluster` except `me`, concurrently.
     pub async fn probe(&self, cluster: &Cluster, me: &str) -> Vec<PeerStatus> {
         let mut set = tokio::task::JoinSet::new();

@@ -35,6 +35,12 @@ pub struct ClusterSettings {
     pub agent_log: Option<String>,
     /// Extra YAML (TLS, allowlists, ...) for the security tests.
     pub extra: ExtraYaml,
+    /// More `bootstrap.dcs` settings, as YAML lines indented by four spaces
+    /// (e.g. `"    failsafe_mode: true\n"`).
+    pub extra_dcs: String,
+    /// More top-level sections, as YAML (e.g. `"watchdog:\n  mode: required\n"`); a
+    /// `{dir}` in it is replaced by the member's directory.
+    pub extra_yaml: String,
 }
 
 /// Lines added to sections of every member's YAML, each `key: value` (nested values indented
@@ -80,6 +86,8 @@ impl Default for ClusterSettings {
             agent_bin: None,
             agent_log: None,
             extra: ExtraYaml::default(),
+            extra_dcs: String::new(),
+            extra_yaml: String::new(),
         }
     }
 }
@@ -197,7 +205,7 @@ restapi:
     retry_timeout: {retry}
     maximum_lag_on_failover: 1048576
     primary_start_timeout: {pst}
-    postgresql:
+{extra_dcs}    postgresql:
       use_pg_rewind: {rewind}
       use_slots: true
       parameters:
@@ -231,7 +239,11 @@ restapi:
     fsync: {fsync}
 {parameters_extra}tags:
   clonefrom: false
-{tags}"#,
+{tags}{extra_yaml}"#,
+            extra_dcs = c.extra_dcs,
+            extra_yaml = c
+                .extra_yaml
+                .replace("{dir}", &self.dir.display().to_string()),
             scope = c.scope,
             name = self.name,
             api = self.api_port,
@@ -301,9 +313,36 @@ restapi:
         alive(pid).then_some(pid)
     }
 
-    /// kill -9 of the agent and of its postmaster (the whole node dies).
+    /// The fence process's pid (from its lock file), if one runs.
+    pub fn fence_pid(&self) -> Option<u32> {
+        let mut lock = self.data_dir().into_os_string();
+        lock.push(".fence.sock.lock");
+        let s = std::fs::read_to_string(lock).ok()?;
+        let pid: u32 = s.trim().parse().ok()?;
+        alive(pid).then_some(pid)
+    }
+
+    /// kill -9 of the fence process only.
+    pub fn kill_fence(&self) -> Option<u32> {
+        let pid = self.fence_pid()?;
+        signal(pid, Signal::SIGKILL);
+        Some(pid)
+    }
+
+    /// kill -9 of the agent alone: PostgreSQL (and the fence) keep running.
+    pub async fn kill_agent_only(&mut self) {
+        if let Some(pid) = self.pid() {
+            signal(pid, Signal::SIGKILL);
+        }
+        if let Some(mut c) = self.child.take() {
+            let _ = c.wait().await;
+        }
+    }
+
+    /// kill -9 of the agent, its fence and its postmaster (the whole node dies).
     pub async fn kill_node(&mut self) {
         let pm = self.postmaster_pid();
+        self.kill_fence();
         if let Some(pid) = self.pid() {
             signal(pid, Signal::SIGKILL);
         }
@@ -421,10 +460,12 @@ restapi:
 }
 
 impl Drop for AgentProc {
-    /// Kills the agent and then its PostgreSQL: a postmaster outlives its agent otherwise and
-    /// would keep running (and holding ports and memory) after the test.
+    /// Kills the fence, the agent and then its PostgreSQL: a postmaster (and a fence) outlives
+    /// its agent otherwise and would keep running (and holding ports and memory) after the
+    /// test.
     fn drop(&mut self) {
         let pm = self.postmaster_pid();
+        self.kill_fence();
         if let Some(pid) = self.pid() {
             signal(pid, Signal::SIGKILL);
         }

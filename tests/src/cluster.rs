@@ -23,6 +23,9 @@ pub struct Opts {
     pub etcd_proxies: bool,
     /// Start HAProxy (needs exactly 3 members).
     pub haproxy: bool,
+    /// HAProxy with the check timing of Patroni's sample configuration (`inter 1s fall 2
+    /// rise 1`, `timeout check 5s`) instead of the shipped file's 100 ms checks.
+    pub haproxy_patroni_checks: bool,
     /// Extra tags: (member index from 0, key, YAML value).
     pub tags: Vec<(usize, String, String)>,
     /// etcd over HTTPS with client certificates (the agents' `etcd3` TLS lines go into
@@ -30,6 +33,9 @@ pub struct Opts {
     pub etcd_tls: Option<crate::etcd::EtcdTls>,
     /// etcd's own authentication: (root password, user, password) for the cluster prefix.
     pub etcd_auth: Option<(String, String, String)>,
+    /// Called for each member (index from 0, its directory) before the agents start, e.g. to
+    /// put a file there.
+    pub before_start: Option<fn(usize, &std::path::Path)>,
 }
 
 impl Default for Opts {
@@ -39,9 +45,11 @@ impl Default for Opts {
             settings: ClusterSettings::default(),
             etcd_proxies: false,
             haproxy: false,
+            haproxy_patroni_checks: false,
             tags: Vec::new(),
             etcd_tls: None,
             etcd_auth: None,
+            before_start: None,
         }
     }
 }
@@ -109,6 +117,9 @@ impl TestCluster {
                 .filter(|(idx, _, _)| *idx == i)
                 .map(|(_, k, v)| (k.clone(), v.clone()))
                 .collect();
+            if let Some(f) = opts.before_start {
+                f(i, &n.dir);
+            }
             nodes.push(n);
         }
         for n in &mut nodes {
@@ -125,7 +136,7 @@ impl TestCluster {
                 (nodes[1].pg_port, nodes[1].api_port),
                 (nodes[2].pg_port, nodes[2].api_port),
             ];
-            HaproxyProc::start(&m, &log_dir.join("haproxy.log"))
+            HaproxyProc::start_with(&m, &log_dir, opts.haproxy_patroni_checks)
         });
         let etcd_client = etcd.client().await;
         TestCluster {

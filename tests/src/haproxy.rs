@@ -21,14 +21,47 @@ pub struct HaproxyProc {
 impl HaproxyProc {
     /// Starts HAProxy for members given as `(pg_port, api_port)`.
     pub fn start(members: &[(u16, u16); 3], log: &std::path::Path) -> HaproxyProc {
+        let cfg = workspace_root().join("haproxy").join("haproxy.cfg");
+        Self::run(members, log, &cfg)
+    }
+
+    /// As `start`, logging into `log_dir`; with `patroni_checks`, the shipped file's checks
+    /// are replaced by those of Patroni's sample configuration (`inter 1s fall 2 rise 1`,
+    /// `timeout check 5s`), the timing most Patroni deployments run with.
+    pub fn start_with(
+        members: &[(u16, u16); 3],
+        log_dir: &std::path::Path,
+        patroni_checks: bool,
+    ) -> HaproxyProc {
+        let log = log_dir.join("haproxy.log");
+        if !patroni_checks {
+            return Self::start(members, &log);
+        }
+        let shipped = workspace_root().join("haproxy").join("haproxy.cfg");
+        let text = std::fs::read_to_string(&shipped).expect("read haproxy.cfg");
+        let patroni = text
+            .replace(
+                "inter 100ms fastinter 100ms downinter 100ms fall 2 rise 1",
+                "inter 1s fall 2 rise 1",
+            )
+            .replace("timeout check 1s", "timeout check 5s");
+        assert_ne!(
+            patroni, text,
+            "haproxy.cfg no longer has the lines to replace"
+        );
+        let cfg = log_dir.join("haproxy-patroni-checks.cfg");
+        std::fs::write(&cfg, patroni).expect("write haproxy config");
+        Self::run(members, &log, &cfg)
+    }
+
+    fn run(members: &[(u16, u16); 3], log: &std::path::Path, cfg: &std::path::Path) -> HaproxyProc {
         let bin = system_bin("HAPROXY_BIN", &["haproxy"], "apt-get install haproxy");
         let (primary_port, replicas_port, stats_port) = (free_port(), free_port(), free_port());
-        let cfg = workspace_root().join("haproxy").join("haproxy.cfg");
         let out = std::fs::File::create(log).expect("haproxy log");
         let err = out.try_clone().expect("log fd");
         let mut cmd = Command::new(bin);
         cmd.arg("-f")
-            .arg(&cfg)
+            .arg(cfg)
             .arg("-db")
             .env("HAPG_PRIMARY_BIND", format!("127.0.0.1:{primary_port}"))
             .env("HAPG_REPLICAS_BIND", format!("127.0.0.1:{replicas_port}"))

@@ -10,6 +10,7 @@
 pub mod agent;
 pub mod cluster;
 pub mod ctl;
+pub mod direct;
 pub mod etcd;
 pub mod haproxy;
 pub mod pg;

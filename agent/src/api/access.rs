@@ -2,7 +2,7 @@
 //! (`RestApiServer.check_access`):
 //!
 //! 1. `restapi.allowlist` / `allowlist_include_members`: a client address outside both gets
-//!    403 `Access is denied`;
+//!    403 `Access is denied` (members are not included for `POST /failsafe`, as in Patroni);
 //! 2. `verify_client: optional|required` over HTTPS: a connection without a client
 //!    certificate gets 403 `client certificate required` (with `required` such a connection
 //!    never gets this far: the TLS handshake fails);
@@ -44,13 +44,6 @@ pub struct Access {
     pub client_cert: bool,
     /// `restapi.authentication`.
     pub auth: Option<Credentials>,
-}
-
-impl Access {
-    /// Whether any rule applies.
-    fn restricts_addresses(&self) -> bool {
-        !self.allowlist.is_empty() || self.include_members
-    }
 }
 
 /// Resolves `restapi.allowlist` (host names once, now, as Patroni does when it loads the
@@ -127,7 +120,10 @@ where
     if !is_mutating(req.method()) {
         return next.run(req).await;
     }
-    if access.restricts_addresses() {
+    // Patroni's `check_access(allowlist_check_members=False)` on `POST /failsafe`: the leader
+    // calls it exactly when etcd (and so the member list) cannot be read.
+    let include_members = access.include_members && req.uri().path() != "/failsafe";
+    if !access.allowlist.is_empty() || include_members {
         let peer = req
             .extensions()
             .get::<ConnectInfo<SocketAddr>>()
@@ -136,7 +132,7 @@ where
             None => false,
             Some(ip) => {
                 access.allowlist.iter().any(|n| n.contains(ip))
-                    || (access.include_members
+                    || (include_members
                         && match members().await {
                             Some(c) => member_addresses(&c)
                                 .await

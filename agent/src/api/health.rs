@@ -136,7 +136,7 @@ pub fn health(endpoint: Health, q: &Query, snap: &NodeSnapshot, now: Instant) ->
             snap.is_fresh(now)
                 && snap.holds_leader_key
                 && !snap.demoting
-                && snap.lease_valid_until.is_some_and(|u| u > now)
+                && snap.writable_until.is_some_and(|u| u > now)
         }
         Health::StandbyLeader | Health::Sync => false,
         Health::Replica => replica_ok(q, snap, now) && !snap.noloadbalance,

@@ -8,6 +8,7 @@ pub mod access;
 pub mod auth;
 pub mod config_edit;
 pub mod control;
+mod failsafe;
 pub mod handover;
 pub mod health;
 pub mod metrics;
@@ -43,6 +44,8 @@ pub struct ApiState<D: Dcs> {
     pub requests: mpsc::Sender<ApiRequest>,
     /// Who may call the mutating endpoints (allowlist, client certificate, basic auth).
     pub access: Arc<access::Access>,
+    /// Promises given through `POST /failsafe`, read by the loop.
+    pub failsafe: crate::runtime::FailsafeInbox,
 }
 
 /// The router with every endpoint.
@@ -74,6 +77,10 @@ pub fn router<D: Dcs>(state: ApiState<D>) -> Router {
         .route("/restart", post(control::restart::<D>))
         .route("/reinitialize", post(control::reinitialize::<D>))
         .route("/reload", post(control::reload::<D>))
+        .route(
+            "/failsafe",
+            on(methods, failsafe::get_failsafe::<D>).post(failsafe::post_failsafe::<D>),
+        )
         .fallback(not_found)
         .layer(axum::middleware::from_fn(move |req, next| {
             let dcs = dcs.clone();

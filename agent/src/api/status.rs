@@ -1,6 +1,6 @@
-//! JSON bodies of the status endpoints, shaped as Patroni's (see
-//! /work/shared/patroni-reference): `/patroni`, `/cluster`, `/history`, `/config`.
-//! Built from the snapshot only.
+//! JSON bodies of the status endpoints, shaped as Patroni's: `/patroni`, `/cluster`,
+//! `/history`, `/config`. Built from the snapshot only. `/patroni` also says what guards
+//! this member (`fence`, `watchdog`), which Patroni clients ignore.
 
 use serde_json::{Map, Value, json};
 
@@ -79,6 +79,15 @@ pub fn patroni(snap: &NodeSnapshot) -> Value {
     }
     if snap.ha.pause {
         o.insert("pause".into(), true.into());
+    }
+    if snap.failsafe_active {
+        o.insert("failsafe_mode_is_active".into(), true.into());
+    }
+    // hapg's own: what guards this primary against a stalled agent.
+    if let Value::Object(g) = &snap.guards {
+        for (k, v) in g {
+            o.insert(k.clone(), v.clone());
+        }
     }
     if !snap.tags.is_empty() {
         o.insert("tags".into(), Value::Object(snap.tags.clone()));

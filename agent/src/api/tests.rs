@@ -84,6 +84,7 @@ pub(super) async fn start_with(setup: Setup) -> String {
         ..Default::default()
     });
     let state = ApiState {
+        failsafe: Default::default(),
         snapshot: rx,
         dcs,
         requests: req_tx,

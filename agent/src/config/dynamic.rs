@@ -84,6 +84,7 @@ impl Default for DynamicConfig {
             use_pg_rewind: false,
             use_slots: true,
             pause: false,
+            failsafe_mode: false,
             parameters: BTreeMap::new(),
             raw: Value::Object(Map::new()),
         }
@@ -132,6 +133,7 @@ pub(super) fn read(value: &Value, strict: bool) -> Result<(DynamicConfig, Vec<Is
     };
     dc.primary_start_timeout = r.secs(obj, start_key, 0, dc.primary_start_timeout)?;
     dc.pause = r.bool(obj, "pause", "pause", dc.pause)?;
+    dc.failsafe_mode = r.bool(obj, "failsafe_mode", "failsafe_mode", dc.failsafe_mode)?;
     r.timing(&mut dc)?;
     r.unsupported(obj)?;
     match obj.get("postgresql") {
@@ -275,13 +277,7 @@ impl Reader {
                 ))?,
             },
         }
-        for (key, what) in [
-            ("synchronous_mode_strict", "not supported yet"),
-            (
-                "failsafe_mode",
-                "not supported yet; a leader that loses etcd demotes",
-            ),
-        ] {
+        for (key, what) in [("synchronous_mode_strict", "not supported yet")] {
             match obj.get(key) {
                 None | Some(Value::Null) => {}
                 Some(v) => match bool_of(v) {

@@ -20,6 +20,7 @@ mod args;
 mod dynamic;
 mod env;
 mod etcd3;
+mod guards;
 mod load;
 mod params;
 mod pgconf;
@@ -222,6 +223,37 @@ pub struct Config {
     pub tags: Tags,
     /// `log`.
     pub log: LogConfig,
+    /// `watchdog`.
+    pub watchdog: WatchdogConfig,
+    /// `fence`.
+    pub fence: FenceConfig,
+}
+
+/// `watchdog` (Patroni's section). The device is held by the fence process.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WatchdogConfig {
+    /// `mode`: off, automatic or required.
+    pub mode: crate::ha::WatchdogMode,
+    /// `device`, default `/dev/watchdog`.
+    pub device: PathBuf,
+    /// `safety_margin` in seconds (default 5); `None` for -1 (the timeout is ttl / 2).
+    pub safety_margin: Option<u64>,
+    /// `driver: testing`: Patroni's test driver, which writes the timeout into the device
+    /// file (`Ctimeout=N`) instead of an ioctl, so a plain file or a FIFO can stand in.
+    pub testing: bool,
+}
+
+/// `fence` (hapg's own section): the process that stops PostgreSQL when the leader's
+/// authority runs out and the agent did not.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FenceConfig {
+    /// `enabled` (default true).
+    pub enabled: bool,
+    /// `socket`: where the fence listens (default `<data_dir>.fence.sock` beside the data
+    /// directory).
+    pub socket: PathBuf,
+    /// `binary`: the `ha-fence` program (default: next to `ha-agent`).
+    pub binary: Option<PathBuf>,
 }
 
 /// A non-fatal remark about the file (an unknown key), to be logged once.
@@ -272,6 +304,10 @@ impl Config {
             nofailover: self.tags.nofailover,
             failover_priority: self.tags.failover_priority,
             can_bootstrap: self.bootstrap.is_some(),
+            fence: self.fence.enabled,
+            watchdog: self.watchdog.mode,
+            watchdog_safety_margin: self.watchdog.safety_margin.map(Millis::secs),
+            failsafe_mode: dynamic.failsafe_mode,
         }
     }
 
@@ -370,6 +406,8 @@ pub struct DynamicConfig {
     pub use_slots: bool,
     /// `pause`: maintenance mode.
     pub pause: bool,
+    /// `failsafe_mode` (default false).
+    pub failsafe_mode: bool,
     /// `postgresql.parameters`.
     pub parameters: BTreeMap<String, GucValue>,
     /// The whole value as JSON (for `GET /config` and `hactl show-config`).

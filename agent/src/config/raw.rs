@@ -33,6 +33,7 @@ pub(super) struct RawConfig {
     pub postgresql: Option<RawPostgresql>,
     pub tags: Option<BTreeMap<String, Value>>,
     pub watchdog: Option<RawWatchdog>,
+    pub fence: Option<RawFence>,
     pub log: Option<RawLog>,
 }
 
@@ -190,6 +191,15 @@ pub(super) struct RawWatchdog {
     pub device: Option<Value>,
     pub safety_margin: Option<Value>,
     pub driver: Option<Value>,
+}
+
+/// `fence` (hapg's own section).
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawFence {
+    #[serde(default, deserialize_with = "lenient_bool")]
+    pub enabled: Option<bool>,
+    pub socket: Option<PathBuf>,
+    pub binary: Option<PathBuf>,
 }
 
 /// `log`.

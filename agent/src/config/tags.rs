@@ -1,11 +1,11 @@
-//! The `tags`, `log` and `watchdog` sections: small, member-local settings.
+//! The `tags` and `log` sections: small, member-local settings.
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
 use super::load::Ctx;
-use super::raw::{RawLog, RawWatchdog, bool_of, int_of, kind_of};
+use super::raw::{RawLog, bool_of, int_of, kind_of};
 use super::{LogConfig, Result, Tags};
 
 /// Validates `tags` (booleans and `failover_priority` read like Patroni).
@@ -111,45 +111,4 @@ pub(super) fn log(raw: RawLog, ctx: &mut Ctx<'_>) -> Result<LogConfig> {
         ctx.warn("log.dir", "not supported yet; the agent logs to stderr");
     }
     Ok(LogConfig { level, json })
-}
-
-/// Validates `watchdog`: we have none, so only `off` is silent and `required` is refused.
-pub(super) fn watchdog(raw: RawWatchdog, ctx: &mut Ctx<'_>) -> Result<()> {
-    let mode = match &raw.mode {
-        None | Some(Value::Null) => return Ok(()),
-        // YAML reads `mode: off` as the boolean false.
-        Some(Value::Bool(false)) => return Ok(()),
-        Some(Value::Bool(true)) => "automatic".to_owned(),
-        Some(Value::String(s)) => s.to_ascii_lowercase(),
-        Some(other) => {
-            return Err(ctx.invalid(
-                "watchdog.mode",
-                format!(
-                    "expected off, automatic or required, got {}",
-                    kind_of(other)
-                ),
-            ));
-        }
-    };
-    match mode.as_str() {
-        "off" | "false" | "disable" | "disabled" => Ok(()),
-        "required" | "require" => Err(ctx.invalid(
-            "watchdog.mode",
-            "required: a watchdog is not supported yet; use off",
-        )),
-        "automatic" | "on" | "true" => {
-            ctx.warn(
-                "watchdog.mode",
-                "automatic: a watchdog is not supported yet; running without one",
-            );
-            Ok(())
-        }
-        other => {
-            ctx.warn(
-                "watchdog.mode",
-                format!("{other:?} is not recognized; running without a watchdog"),
-            );
-            Ok(())
-        }
-    }
 }

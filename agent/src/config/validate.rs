@@ -4,7 +4,7 @@
 //! honour fully are warnings; keys we cannot honour without surprising the user (another
 //! DCS, custom bootstrap, a required watchdog, a REST API allowlist...) are errors.
 //! The sections have their own files: `etcd3.rs`, `restapi.rs`, `pgconf.rs` (postgresql),
-//! `tags.rs` (tags, log, watchdog); `bootstrap` is here.
+//! `tags.rs` (tags, log), `guards.rs` (watchdog, fence); `bootstrap` is here.
 
 use serde_json::{Map, Value};
 
@@ -13,7 +13,7 @@ use super::args::{INITDB_OWNED, tool_args};
 use super::dynamic;
 use super::load::Ctx;
 use super::raw::{RawBootstrap, RawConfig, kind_of};
-use super::{BootstrapConfig, Config, Result, etcd3, pgconf, restapi, tags};
+use super::{BootstrapConfig, Config, Result, etcd3, guards, pgconf, restapi, tags};
 
 /// Patroni's default namespace.
 const DEFAULT_NAMESPACE: &str = "/service/";
@@ -64,9 +64,9 @@ pub(super) fn config(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config> {
     };
     let tags = tags::tags(raw.tags.unwrap_or_default(), ctx)?;
     let log = tags::log(raw.log.unwrap_or_default(), ctx)?;
-    if let Some(w) = raw.watchdog {
-        tags::watchdog(w, ctx)?;
-    }
+    let watchdog = guards::watchdog(raw.watchdog.unwrap_or_default(), ctx)?;
+    let fence = guards::fence(raw.fence.unwrap_or_default(), &postgresql.data_dir, ctx)?;
+    guards::check_together(&watchdog, &fence, bootstrap.as_ref(), ctx)?;
     Ok(Config {
         path: ctx.path.to_owned(),
         scope,
@@ -79,6 +79,8 @@ pub(super) fn config(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config> {
         postgresql,
         tags,
         log,
+        watchdog,
+        fence,
     })
 }
 

@@ -222,6 +222,14 @@ impl EtcdDcs {
     }
 }
 
+/// Whether the transaction in the else branch of `resp` succeeded.
+fn nested_succeeded(resp: &etcd_client::TxnResponse) -> bool {
+    resp.op_responses().into_iter().any(|r| match r {
+        etcd_client::TxnOpResponse::Txn(t) => t.succeeded(),
+        _ => false,
+    })
+}
+
 impl Drop for EtcdDcs {
     fn drop(&mut self) {
         if let Some(h) = self
@@ -282,6 +290,10 @@ impl Dcs for EtcdDcs {
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.leader()))]
     async fn acquire_leader(&self) -> Result<CasOutcome> {
+        // Keep the lease alive first, so that it runs a full ttl from before this call (the
+        // caller counts the new leader's validity from then). A lease found gone is replaced
+        // by a fresh one when the key is written.
+        self.keepalive_inner().await?;
         let key = self.keys.leader();
         self.leased_cas(|lease| {
             Txn::new()
@@ -306,13 +318,37 @@ impl Dcs for EtcdDcs {
         {
             return Ok(CasOutcome::Applied);
         }
-        // Never create the key here: only re-attach it while it holds our name.
-        self.leased_cas(|lease| {
-            Txn::new()
-                .when([holds(&key, &self.me)])
-                .and_then([self.leader_put(lease)])
-        })
-        .await
+        // Re-attach the key while it holds our name; if it is gone altogether (deleted by
+        // hand, or every key of the cluster wiped) while our lease lives, create it again, as
+        // Patroni does: nobody else can have been given it in between, and a member that
+        // took it meanwhile makes the create fail.
+        let r = self
+            .run(|c| async move {
+                let id = self.lease.id(&c).await?;
+                let recreate = Txn::new()
+                    .when([absent(&key)])
+                    .and_then([self.leader_put(id)]);
+                let txn = Txn::new()
+                    .when([holds(&key, &self.me)])
+                    .and_then([self.leader_put(id)])
+                    .or_else([TxnOp::txn(recreate)]);
+                match c.kv_client().txn(txn).await {
+                    Ok(resp) => Ok(resp.succeeded() || nested_succeeded(&resp)),
+                    Err(e) => {
+                        let f = Failure::from(e);
+                        if f.is_lease_not_found() {
+                            self.lease.forget(id);
+                        }
+                        Err(f)
+                    }
+                }
+            })
+            .await;
+        match r {
+            Ok(applied) => Ok(outcome(applied)),
+            Err(f) if f.is_lease_not_found() => Ok(CasOutcome::Lost),
+            Err(f) => Err(f.into_dcs("txn")),
+        }
     }
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.leader()))]
@@ -383,6 +419,15 @@ impl Dcs for EtcdDcs {
     async fn write_history(&self, history: &[HistoryRecord]) -> Result<()> {
         let value = encode("history", history)?;
         self.put(self.keys.history(), value, 0).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(key = %self.keys.failsafe()))]
+    async fn write_failsafe(
+        &self,
+        members: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
+        let value = encode("failsafe", members)?;
+        self.put(self.keys.failsafe(), value, 0).await
     }
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.failover(), expect = ?expect))]

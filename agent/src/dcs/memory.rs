@@ -5,7 +5,8 @@
 //! `tokio::time::Instant`, so a test under `tokio::time::pause()` steps through TTLs with
 //! `tokio::time::advance` (that needs tokio's `test-util` feature in the test's crate).
 //!
-//! Fault injection: [`MemoryDcs::set_unreachable`] cuts one member off (every call returns
+//! Fault injection: [`MemoryDcs::set_hanging`] makes every call hang (a blackholed etcd),
+//! [`MemoryDcs::set_unreachable`] cuts one member off (every call returns
 //! `DcsError::Unavailable`), [`MemoryStore::set_unreachable`] takes the whole store down, and
 //! [`MemoryStore::expire_lease_of`] ends a member's lease at once.
 //!
@@ -45,6 +46,7 @@ pub struct MemoryDcs {
     /// A lease was found gone by a write; the next keepalive reports it.
     lost_unreported: AtomicBool,
     unreachable: AtomicBool,
+    hanging: AtomicBool,
     /// The store's change counter as of the last `changed()` that returned.
     seen: Mutex<u64>,
     /// Wakes `changed()` on a fault injection (a watch break for the real thing).
@@ -82,6 +84,7 @@ impl MemoryDcs {
             lease: Mutex::new(None),
             lost_unreported: AtomicBool::new(false),
             unreachable: AtomicBool::new(false),
+            hanging: AtomicBool::new(false),
             seen: Mutex::new(seen),
             fault: Notify::new(),
         }
@@ -107,6 +110,19 @@ impl MemoryDcs {
     /// Our lease id (0 when none is held).
     pub fn lease_id(&self) -> i64 {
         lock(&self.lease).map_or(0, |h| h.id)
+    }
+
+    /// Every request from now on hangs (never answers) until `set_hanging(false)`: a dead
+    /// route or a frozen etcd, where calls neither succeed nor fail.
+    pub fn set_hanging(&self, hanging: bool) {
+        self.hanging.store(hanging, Ordering::Release);
+    }
+
+    /// Waits forever while hanging is injected.
+    async fn stall(&self) {
+        while self.hanging.load(Ordering::Acquire) {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 
     fn is_unreachable(&self) -> bool {
@@ -181,6 +197,7 @@ impl Dcs for MemoryDcs {
     }
 
     async fn cluster(&self) -> Result<Cluster> {
+        self.stall().await;
         self.check("range")?;
         Ok(self.store.with(|st, _| {
             let kvs = st.range(self.keys.prefix()).map(|(k, kv)| RawKv {
@@ -230,6 +247,7 @@ impl Dcs for MemoryDcs {
     }
 
     async fn keepalive(&self) -> Result<CasOutcome> {
+        self.stall().await;
         self.check("lease keepalive")?;
         if self.lost_unreported.swap(false, Ordering::AcqRel) {
             return Ok(CasOutcome::Lost);
@@ -271,6 +289,7 @@ impl Dcs for MemoryDcs {
     }
 
     async fn acquire_leader(&self) -> Result<CasOutcome> {
+        self.stall().await;
         self.check("txn")?;
         let key = self.keys.leader();
         Ok(self.with_lease(|st, lease| {
@@ -282,14 +301,16 @@ impl Dcs for MemoryDcs {
     }
 
     async fn renew_leader(&self) -> Result<CasOutcome> {
+        self.stall().await;
         if self.keepalive().await? == CasOutcome::Lost {
             return Ok(CasOutcome::Lost);
         }
         let key = self.keys.leader();
         Ok(self.with_lease(|st, lease| {
+            // Ours, or gone altogether (re-created, as `EtcdDcs` does).
             let ours = st
                 .get(&key)
-                .is_some_and(|kv| kv.value.as_slice() == self.me.as_bytes());
+                .is_none_or(|kv| kv.value.as_slice() == self.me.as_bytes());
             if !ours {
                 return Ok(false);
             }
@@ -298,6 +319,7 @@ impl Dcs for MemoryDcs {
     }
 
     async fn release_leader(&self) -> Result<CasOutcome> {
+        self.stall().await;
         let key = self.keys.leader();
         self.cas("txn", |st| {
             st.get(&key)
@@ -307,6 +329,7 @@ impl Dcs for MemoryDcs {
     }
 
     async fn publish_member(&self, record: &MemberRecord) -> Result<()> {
+        self.stall().await;
         let value = encode("member record", record)?;
         let key = self.keys.member(&self.me);
         self.check("put")?;
@@ -360,11 +383,20 @@ impl Dcs for MemoryDcs {
     }
 
     async fn write_status(&self, status: &StatusRecord) -> Result<()> {
+        self.stall().await;
         self.put_plain(&self.keys.status(), &encode("status", status)?)
     }
 
     async fn write_history(&self, history: &[HistoryRecord]) -> Result<()> {
+        self.stall().await;
         self.put_plain(&self.keys.history(), &encode("history", history)?)
+    }
+
+    async fn write_failsafe(
+        &self,
+        members: &std::collections::BTreeMap<String, String>,
+    ) -> Result<()> {
+        self.put_plain(&self.keys.failsafe(), &encode("failsafe", members)?)
     }
 
     async fn write_failover(

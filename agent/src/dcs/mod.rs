@@ -109,6 +109,8 @@ pub struct Cluster {
     pub history: Option<Versioned<Vec<HistoryRecord>>>,
     /// `status`.
     pub status: Option<StatusRecord>,
+    /// `failsafe`: member name -> REST API URL, written by the leader in failsafe mode.
+    pub failsafe: Option<std::collections::BTreeMap<String, String>>,
 }
 
 impl Cluster {
@@ -178,6 +180,10 @@ impl Cluster {
                 },
                 "status" => match serde_json::from_str::<StatusRecord>(&text) {
                     Ok(s) => c.status = Some(s),
+                    Err(e) => bad(&e),
+                },
+                "failsafe" => match serde_json::from_str(&text) {
+                    Ok(m) => c.failsafe = Some(m),
                     Err(e) => bad(&e),
                 },
                 other => {
@@ -271,6 +277,10 @@ impl Cluster {
                 })
                 .unwrap_or_default(),
             has_config: self.config.is_some(),
+            failsafe: self
+                .failsafe
+                .as_ref()
+                .map(|m| m.keys().map(MemberName::new).collect()),
         }
     }
 }
@@ -395,6 +405,12 @@ pub trait Dcs: Send + Sync + 'static {
 
     /// Writes `history`.
     fn write_history(&self, history: &[HistoryRecord]) -> impl Future<Output = Result<()>> + Send;
+
+    /// Writes `failsafe` (member name -> REST API URL).
+    fn write_failsafe(
+        &self,
+        members: &std::collections::BTreeMap<String, String>,
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Writes a switchover/failover request.
     fn write_failover(

@@ -133,6 +133,27 @@ pub enum Action {
         /// mod_revision the decision saw.
         revision: Revision,
     },
+    /// Move the fence's deadline to `timing::fence_deadline` of our authority as it stands
+    /// now (and pet the watchdog it holds). Safety: only right after the `AcquireLease`,
+    /// `RenewLease` or `FailsafeRound` that proved that authority in this batch, and before
+    /// any `Promote` or start as primary; a failure aborts the batch, so PostgreSQL is never
+    /// made primary unfenced.
+    ExtendFence,
+    /// Clear the fence's deadline (and close the watchdog cleanly): nothing to guard any more,
+    /// or maintenance mode. Harmless when late: the fence would only stop a PostgreSQL that
+    /// must not write anyway.
+    DisarmFence,
+    /// etcd unreachable, failsafe mode: ask every member named in the `failsafe` key to
+    /// accept us as leader (`POST /failsafe`). Applied only when every one accepts, and then
+    /// our authority runs until the round's send time plus ttl (a member that accepted does
+    /// not race for that long); otherwise the batch is aborted.
+    FailsafeRound,
+    /// Leader, failsafe mode: write the `failsafe` key listing these members (with their
+    /// REST API URLs, which the shell knows).
+    WriteFailsafeKey {
+        /// Every member of the cluster, us included.
+        members: Vec<MemberName>,
+    },
 }
 
 impl Action {
@@ -168,6 +189,14 @@ pub enum Ineligible {
     OtherCandidate(MemberName),
     /// PostgreSQL is not running as a healthy replica or primary.
     NotRunning,
+    /// The fence process is on but cannot be reached or started.
+    FenceUnavailable,
+    /// `watchdog.mode: required` and the watchdog cannot be used.
+    WatchdogUnavailable,
+    /// Failsafe mode: this leader called our `POST /failsafe` within the last ttl.
+    FailsafeLeader(MemberName),
+    /// Failsafe mode: the `failsafe` key does not list this member.
+    NotInFailsafeTopology,
 }
 
 impl fmt::Display for Ineligible {
@@ -181,6 +210,18 @@ impl fmt::Display for Ineligible {
             Ineligible::NotHealthiest(m) => write!(f, "member {m} is healthier"),
             Ineligible::OtherCandidate(m) => write!(f, "failover candidate is {m}"),
             Ineligible::NotRunning => write!(f, "postgres is not running"),
+            Ineligible::FenceUnavailable => {
+                write!(f, "the fence process cannot be reached or started")
+            }
+            Ineligible::WatchdogUnavailable => {
+                write!(f, "watchdog is required but cannot be used")
+            }
+            Ineligible::FailsafeLeader(m) => {
+                write!(f, "failsafe mode: {m} is still running as the leader")
+            }
+            Ineligible::NotInFailsafeTopology => {
+                write!(f, "failsafe mode: this member is not in the failsafe key")
+            }
         }
     }
 }
@@ -223,6 +264,10 @@ pub enum Reason {
     SwitchoverScheduled,
     /// The failover key cannot be acted on; clear it.
     FailoverRequestInvalid(String),
+    /// etcd answers but our lease was not renewed in time: stop before it could expire.
+    LeaseNotRenewedInTime,
+    /// This member may not lead any more (its fence or required watchdog is gone): hand over.
+    CannotLead(Ineligible),
 
     // ---- race for a vacant lease ----
     /// The lease is vacant and we are the healthiest eligible member.
@@ -259,6 +304,8 @@ pub enum Reason {
     LeaseExpiringWithoutDcs,
     /// etcd unreachable; nothing to do as a non-primary.
     DcsUnreachable,
+    /// etcd unreachable, failsafe mode: keep running as primary while every member accepts.
+    FailsafeKeepsLeader,
 
     // ---- misc ----
     /// A background job runs.
@@ -323,6 +370,11 @@ impl fmt::Display for Reason {
             }
             Reason::SwitchoverScheduled => write!(f, "no action. a switchover is scheduled"),
             Reason::FailoverRequestInvalid(why) => write!(f, "manual failover: {why}"),
+            Reason::LeaseNotRenewedInTime => write!(
+                f,
+                "demoting self because the leader lock could not be renewed in time"
+            ),
+            Reason::CannotLead(why) => write!(f, "giving up the leader lock: {why}"),
             Reason::RacingForVacantLease => {
                 write!(f, "promoted self to leader by acquiring session lock")
             }
@@ -367,6 +419,10 @@ impl fmt::Display for Reason {
                 )
             }
             Reason::DcsUnreachable => write!(f, "DCS is not accessible"),
+            Reason::FailsafeKeepsLeader => write!(
+                f,
+                "continue to run as a leader because failsafe mode is enabled and all members are accessible"
+            ),
             Reason::JobInProgress(k) => write!(f, "{k} in progress"),
             Reason::PostgresStarting => write!(f, "postgres is starting"),
             Reason::PostgresUnresponsive => write!(f, "postgres is not responding"),

@@ -107,8 +107,17 @@ pub(super) fn node(me: &str) -> Node {
             bootstrapping: false,
             following: None,
             request: None,
+            fence: FenceState::Ready { armed: None },
+            watchdog: WatchdogState::Off,
+            failsafe_valid_until: None,
+            failsafe_leader: None,
         },
-        cfg: HaConfig::default(),
+        // Most tables are about other rules: the fence is switched on by the cases about it
+        // (`tests/fencing.rs`), so that their action lists stay about their own rule.
+        cfg: HaConfig {
+            fence: false,
+            ..HaConfig::default()
+        },
     }
 }
 
@@ -136,9 +145,15 @@ pub(super) fn peer(n: &str, lsn: u64) -> PeerStatus {
 }
 
 impl Node {
+    /// A running primary, with 20 s of lease left (as after a recent renewal).
     pub fn primary(mut self, lsn: u64) -> Self {
         self.obs.pg = PgState::Running(running(PgRole::Primary, lsn, 1));
         self.set_my_role(PgRole::Primary, lsn);
+        self.lease_left(20_000)
+    }
+    /// No lease known (never renewed in this process).
+    pub fn no_lease(mut self) -> Self {
+        self.obs.lease_valid_until = None;
         self
     }
     pub fn replica(mut self, lsn: u64) -> Self {
@@ -176,6 +191,17 @@ impl Node {
     pub fn lease_left(mut self, ms: u64) -> Self {
         self.obs.lease_valid_until = Some(self.obs.now.plus(Millis(ms)));
         self
+    }
+    /// The fence is on (as by default in production) and in state `f`.
+    pub fn fenced(mut self, f: FenceState) -> Self {
+        self.cfg.fence = true;
+        self.obs.fence = f;
+        self
+    }
+    /// The fence holds a deadline.
+    pub fn armed(self) -> Self {
+        let at = self.obs.now.plus(Millis(5_000));
+        self.fenced(FenceState::Ready { armed: Some(at) })
     }
     pub fn dcs_down(mut self) -> Self {
         self.obs.dcs = DcsView::Unreachable {

@@ -1,34 +1,30 @@
 //! Decisions while etcd cannot be read.
 //!
-//! Nobody can take the lease from us while etcd is unreachable for us *and* reachable for
-//! others only after our lease expired in etcd. So a primary may keep running as long as its
-//! lease is valid, but must have stopped accepting writes before it could expire: it demotes
-//! (immediate stop) once less than `retry_timeout` of the lease is left, which leaves
-//! `retry_timeout` for the stop to finish. `loop_wait + 2 * retry_timeout <= ttl` (enforced by
-//! config validation) guarantees a full retry window before that point.
+//! Nobody can take the lease from us before it expired in etcd. So a primary keeps serving
+//! while its authority lasts and keeps trying to renew; once the demotion point
+//! (`timing::demote_at`) is reached, `fencing::authority_expired` stops it before this module
+//! is even asked. In failsafe mode a primary instead asks every member to accept it
+//! (`FailsafeRound`); each round every member accepts extends its authority by ttl from the
+//! round's send time (Patroni's failsafe protocol).
 
-use super::{
-    Action, Decision, HaConfig, Millis, Observation, PgRole, PgState, Reason, StartAs, StopMode,
-};
+use super::fencing::{proven, writes_possible};
+use super::{Action, Decision, HaConfig, Millis, Observation, PgRole, PgState, Reason, StartAs};
 
 pub(super) fn decide(obs: &Observation, _since: Millis, cfg: &HaConfig) -> Decision {
-    let may_write = obs.pg.role() == PgRole::Primary || obs.job.is_some_and(|j| j.primary);
-    if may_write {
+    if writes_possible(obs) {
         if cfg.pause {
             return Decision::idle(Reason::Paused);
         }
-        let left = obs
-            .lease_valid_until
-            .map_or(Millis(0), |until| until.since(obs.now));
-        if left <= cfg.retry_timeout {
+        if cfg.failsafe_mode && obs.pg.role() == PgRole::Primary {
             return Decision::new(
-                [Action::Demote {
-                    mode: StopMode::Immediate,
-                }],
-                Reason::LeaseExpiringWithoutDcs,
+                proven(Action::FailsafeRound, cfg),
+                Reason::FailsafeKeepsLeader,
             );
         }
-        return Decision::new([Action::RenewLease], Reason::DcsUnreachableRetrying);
+        return Decision::new(
+            proven(Action::RenewLease, cfg),
+            Reason::DcsUnreachableRetrying,
+        );
     }
     if let Some(job) = obs.job {
         return Decision::idle(Reason::JobInProgress(job.kind));

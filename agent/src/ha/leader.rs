@@ -7,10 +7,11 @@
 //! demoting gracefully and releasing the key, so the candidate can take it at once.
 
 use super::action::lag;
+use super::fencing::{self, proven};
 use super::{
     Action, ClusterView, Decision, FailoverRequest, HaConfig, LeaderKey, LocalRequest, MemberView,
-    Observation, PgRole, PgState, Reason, RunningPg, StartAs, StopMode, local_sysid, slot_members,
-    sysid_mismatch,
+    Observation, PgRole, PgState, Reason, RunningPg, StartAs, StopMode, local_sysid, may_write,
+    slot_members, sysid_mismatch,
 };
 
 pub(super) fn decide(
@@ -22,20 +23,49 @@ pub(super) fn decide(
     if let Some(d) = sysid_mismatch(obs, view) {
         return d;
     }
-    // A restart or start in flight: keep the lease while it runs; its outcome is judged later.
-    if let Some(job) = obs.job {
-        return Decision::new([Action::RenewLease], Reason::JobInProgress(job.kind));
-    }
     if cfg.pause {
         // Maintenance mode: keep the key so nobody else races, touch nothing else.
         return Decision::new([Action::RenewLease], Reason::Paused);
     }
+    if let Some(why) = fencing::guards_missing(obs, cfg) {
+        // Without its fence (or a required watchdog) this member must not lead: hand over as
+        // in a switchover, stopping PostgreSQL first so nobody else starts while it writes.
+        let mut actions = Vec::new();
+        if fencing::writes_possible(obs) {
+            actions.push(Action::Demote {
+                mode: StopMode::Fast,
+            });
+        }
+        actions.push(Action::ReleaseLease);
+        return Decision::new(actions, Reason::CannotLead(why));
+    }
+    // A restart or start in flight: keep the lease while it runs; its outcome is judged later.
+    if let Some(job) = obs.job {
+        let proof = if may_write(obs) {
+            proven(Action::RenewLease, cfg)
+        } else {
+            vec![Action::RenewLease]
+        };
+        return Decision::new(proof, Reason::JobInProgress(job.kind));
+    }
     match &obs.pg {
         PgState::Running(r) if r.role == PgRole::Primary => running_primary(obs, view, cfg, r),
         PgState::Running(_) => {
+            // Failsafe mode: we promised another leader, cut off from etcd, not to take over;
+            // a key under our name (from before) is handed back rather than used.
+            if cfg.failsafe_mode
+                && let Some(l) = obs.failsafe_leader.as_ref().filter(|l| *l != &obs.me)
+            {
+                return Decision::new(
+                    [Action::ReleaseLease],
+                    Reason::CannotLead(super::Ineligible::FailsafeLeader(l.clone())),
+                );
+            }
             // Our key, a replica under it (agent restarted after a crash, or a promotion that
-            // failed last cycle). The renewal first proves the key is still ours.
-            let mut actions = vec![Action::RenewLease, Action::Promote];
+            // failed last cycle). The renewal first proves the key is still ours, and the
+            // fence is armed before PostgreSQL can accept a write.
+            let mut actions = proven(Action::RenewLease, cfg);
+            actions.push(Action::Promote);
             actions.extend(housekeeping(obs, view, cfg));
             Decision::new(actions, Reason::PromotingHeldLease)
         }
@@ -54,20 +84,21 @@ pub(super) fn decide(
                 return Decision::new(actions, Reason::PrimaryStartTimeout);
             }
             if obs.pg == PgState::Starting {
-                return Decision::new([Action::RenewLease], Reason::PostgresStarting);
+                // A postmaster in crash recovery comes up as a primary: keep it fenced.
+                return Decision::new(proven(Action::RenewLease, cfg), Reason::PostgresStarting);
             }
-            Decision::new(
-                [
-                    Action::RenewLease,
-                    Action::Start {
-                        role: StartAs::Primary,
-                    },
-                ],
-                Reason::RestartingPrimary,
-            )
+            let mut actions = proven(Action::RenewLease, cfg);
+            actions.push(Action::Start {
+                role: StartAs::Primary,
+            });
+            Decision::new(actions, Reason::RestartingPrimary)
         }
-        // Hung or SIGSTOPped: nobody else could do better with our data; keep the lease.
-        PgState::Unknown => Decision::new([Action::RenewLease], Reason::PostgresUnresponsive),
+        // Hung or SIGSTOPped: nobody else could do better with our data; keep the lease, and
+        // keep the fence on it (it may wake up as a primary).
+        PgState::Unknown => Decision::new(
+            proven(Action::RenewLease, cfg),
+            Reason::PostgresUnresponsive,
+        ),
         PgState::NoData => Decision::new([Action::ReleaseLease], Reason::LeaderWithoutData),
     }
 }
@@ -84,12 +115,11 @@ fn running_primary(
         return d;
     }
     if obs.request == Some(LocalRequest::Restart) {
-        return Decision::new(
-            [Action::RenewLease, Action::Restart],
-            Reason::Requested(super::JobKind::Restart),
-        );
+        let mut actions = proven(Action::RenewLease, cfg);
+        actions.push(Action::Restart);
+        return Decision::new(actions, Reason::Requested(super::JobKind::Restart));
     }
-    let mut actions = vec![Action::RenewLease];
+    let mut actions = proven(Action::RenewLease, cfg);
     actions.extend(housekeeping(obs, view, cfg));
     let reason = match &view.failover {
         Some(_) => Reason::SwitchoverScheduled,
@@ -114,6 +144,18 @@ fn housekeeping(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Vec<Ac
     if !view.has_config {
         actions.push(Action::SeedConfig);
     }
+    if cfg.failsafe_mode {
+        let mut members: Vec<_> = view.members.iter().map(|m| m.name.clone()).collect();
+        if !members.contains(&obs.me) {
+            members.push(obs.me.clone());
+        }
+        members.sort();
+        let mut listed = view.failsafe.clone().unwrap_or_default();
+        listed.sort();
+        if listed != members {
+            actions.push(Action::WriteFailsafeKey { members });
+        }
+    }
     if cfg.use_slots {
         actions.push(Action::SyncSlots {
             members: slot_members(view, &obs.me),
@@ -132,15 +174,11 @@ fn switchover(
     me: &RunningPg,
 ) -> Option<Decision> {
     let clear = |why: String| {
-        Decision::new(
-            [
-                Action::RenewLease,
-                Action::ClearFailover {
-                    revision: fo.revision,
-                },
-            ],
-            Reason::FailoverRequestInvalid(why),
-        )
+        let mut actions = proven(Action::RenewLease, cfg);
+        actions.push(Action::ClearFailover {
+            revision: fo.revision,
+        });
+        Decision::new(actions, Reason::FailoverRequestInvalid(why))
     };
     if let Some(l) = &fo.leader
         && l != &obs.me

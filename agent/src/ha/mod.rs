@@ -9,18 +9,23 @@
 //! - `decide` is total and deterministic;
 //! - never `Promote` (or start as primary) unless the lease is held and fresh, or an
 //!   `AcquireLease`/`RenewLease` earlier in the same batch proves it (a lost CAS aborts the batch);
-//! - a primary whose lease could expire before it stops (etcd unreachable and less than
-//!   `retry_timeout` left) always demotes.
+//! - a primary whose authority (lease, or an accepted failsafe round) is not valid beyond the
+//!   demotion point (`timing::demote_at`) demotes at once, whatever etcd's cache says and
+//!   whichever situation it is in; only maintenance mode and our own bootstrap are exempt;
+//! - PostgreSQL is made primary (promote, start as primary) only after the fence is armed in
+//!   the same batch, when the fence is on.
 //!
 //! The situation decides the submodule: etcd down (`dcs_down`), leader key vacant
 //! (`no_leader`), we hold it (`leader`), someone else holds it (`replica`).
 
 pub mod action;
 mod dcs_down;
+mod fencing;
 mod leader;
 pub mod model;
 mod no_leader;
 mod replica;
+pub mod timing;
 
 #[cfg(test)]
 mod builders;
@@ -59,6 +64,26 @@ pub struct HaConfig {
     pub failover_priority: i64,
     /// The config file has a `bootstrap` section: this member may initialize a new cluster.
     pub can_bootstrap: bool,
+    /// The fence process guards a primary against a stalled agent (`fence.enabled`).
+    pub fence: bool,
+    /// `watchdog.mode`.
+    pub watchdog: WatchdogMode,
+    /// `watchdog.safety_margin`; `None` for Patroni's -1 (the watchdog fires at ttl / 2).
+    pub watchdog_safety_margin: Option<Millis>,
+    /// `failsafe_mode`: a leader that cannot reach etcd keeps running while every member
+    /// accepts it through `POST /failsafe`.
+    pub failsafe_mode: bool,
+}
+
+/// `watchdog.mode` (Patroni's).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchdogMode {
+    /// No watchdog.
+    Off,
+    /// Use the watchdog when it can be opened.
+    Automatic,
+    /// Never become leader without a working watchdog.
+    Required,
 }
 
 impl Default for HaConfig {
@@ -76,25 +101,53 @@ impl Default for HaConfig {
             nofailover: false,
             failover_priority: 1,
             can_bootstrap: true,
+            fence: true,
+            watchdog: WatchdogMode::Off,
+            watchdog_safety_margin: Some(Millis::secs(5)),
+            failsafe_mode: false,
         }
     }
 }
 
 /// Decides what this member does now. See the module documentation for the rules.
 pub fn decide(obs: &Observation, cfg: &HaConfig) -> Decision {
-    match &obs.dcs {
+    if let Some(d) = fencing::authority_expired(obs, cfg) {
+        return fencing::disarm_when_idle(obs, cfg, d);
+    }
+    let d = match &obs.dcs {
         DcsView::Unreachable { since } => dcs_down::decide(obs, *since, cfg),
         DcsView::Reachable(view) => match &view.leader {
             None => no_leader::decide(obs, view, cfg),
             Some(l) if l.holder == obs.me => leader::decide(obs, view, l, cfg),
             Some(l) => replica::decide(obs, view, l, cfg),
         },
-    }
+    };
+    fencing::disarm_when_idle(obs, cfg, d)
 }
 
 /// Whether the lease is known to be valid at `obs.now`.
 pub fn lease_is_fresh(obs: &Observation) -> bool {
     obs.lease_valid_until.is_some_and(|until| until > obs.now)
+}
+
+/// Until when this member may accept writes: the later of its lease's validity and, in
+/// failsafe mode, of the last failsafe round every member accepted.
+pub fn authority_until(obs: &Observation, cfg: &HaConfig) -> Option<Millis> {
+    let failsafe = obs.failsafe_valid_until.filter(|_| cfg.failsafe_mode);
+    obs.lease_valid_until.max(failsafe)
+}
+
+pub use fencing::writes_possible;
+
+/// Whether this member accepts a `POST /failsafe` from a leader cut off from etcd: unless it
+/// runs as a primary itself (Patroni's rule; a primary answers "Running as a leader").
+pub fn accepts_failsafe(pg: &PgState) -> bool {
+    pg.role() != PgRole::Primary
+}
+
+/// PostgreSQL runs as primary here, or a job may leave it running as one.
+pub fn may_write(obs: &Observation) -> bool {
+    obs.pg.role() == PgRole::Primary || obs.job.is_some_and(|j| j.primary)
 }
 
 /// The replication target for `leader`, if its member record says where it listens.

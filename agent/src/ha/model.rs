@@ -111,9 +111,46 @@ pub struct Observation {
     pub following: Option<MemberName>,
     /// A request made through the REST API (restart, reinitialize) waiting to be acted on.
     pub request: Option<LocalRequest>,
+    /// The fence process that stops PostgreSQL when our authority runs out.
+    pub fence: FenceState,
+    /// The watchdog device (held by the fence process).
+    pub watchdog: WatchdogState,
+    /// Until when the last failsafe round that every member accepted lets us keep writing
+    /// (its send time plus ttl); `None` when no round was accepted since etcd was last seen.
+    pub failsafe_valid_until: Option<Millis>,
+    /// A leader that called our `POST /failsafe` within the last ttl (failsafe mode: while it
+    /// lasts we do not race for the lease).
+    pub failsafe_leader: Option<MemberName>,
+}
+
+/// The fence process, as the shell found it this cycle.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FenceState {
+    /// Switched off by configuration (`fence.enabled: false`).
+    Disabled,
+    /// It answers; `armed` is the deadline it holds (on our monotonic clock), if any.
+    Ready {
+        /// Current deadline.
+        armed: Option<Millis>,
+    },
+    /// It neither answers nor could be started again: nothing guards a stalled agent.
+    Unavailable,
+}
+
+/// The watchdog device, as the fence process reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WatchdogState {
+    /// Not configured (`watchdog.mode: off`).
+    Off,
+    /// Configured and the device can be used.
+    Usable,
+    /// Configured but the device cannot be opened or set up.
+    Unusable,
 }
 
 /// What etcd showed this cycle.
+// One per cycle, built once and moved: boxing the view would buy nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq)]
 pub enum DcsView {
     /// etcd answered: the cluster's keys.
@@ -142,6 +179,8 @@ pub struct ClusterView {
     pub history: Vec<TimelineSwitch>,
     /// The `config` key exists (the cluster's dynamic configuration has been seeded).
     pub has_config: bool,
+    /// `failsafe`: the members the leader last listed for failsafe mode (`None`: no key).
+    pub failsafe: Option<Vec<MemberName>>,
 }
 
 impl ClusterView {

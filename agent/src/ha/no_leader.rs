@@ -9,6 +9,7 @@
 //! compare-and-create lets exactly one win, and `Promote` follows only a won `AcquireLease`.
 
 use super::action::lag;
+use super::fencing::{guards_missing, proven};
 use super::{
     Action, ClusterView, Decision, HaConfig, Ineligible, JobKind, Observation, PgRole, PgState,
     Reason, RunningPg, StartAs, StopMode, slot_members, sysid_mismatch,
@@ -33,6 +34,10 @@ fn uninitialized(obs: &Observation, cfg: &HaConfig) -> Decision {
     }
     if !cfg.can_bootstrap || cfg.nofailover {
         return Decision::idle(Reason::CannotBootstrap);
+    }
+    // The member that bootstraps leads: not without its fence or a required watchdog.
+    if let Some(why) = guards_missing(obs, cfg) {
+        return Decision::idle(Reason::NotRacing(why));
     }
     if cfg.pause {
         return Decision::idle(Reason::Paused);
@@ -59,13 +64,13 @@ fn being_bootstrapped(obs: &Observation, cfg: &HaConfig) -> Decision {
     }
     match &obs.pg {
         PgState::Running(r) if r.role == PgRole::Primary => {
-            let mut actions = vec![
-                Action::AcquireLease,
+            let mut actions = proven(Action::AcquireLease, cfg);
+            actions.extend([
                 Action::WriteInitialize {
                     sysid: r.sysid.clone(),
                 },
                 Action::SeedConfig,
-            ];
+            ]);
             if cfg.use_slots {
                 actions.push(Action::SyncSlots {
                     members: Vec::new(),
@@ -74,15 +79,13 @@ fn being_bootstrapped(obs: &Observation, cfg: &HaConfig) -> Decision {
             Decision::new(actions, Reason::InitializedNewCluster)
         }
         // Bootstrapped, then PostgreSQL stopped before we took the lease: take it, then start.
-        PgState::Stopped(_) if !cfg.pause => Decision::new(
-            [
-                Action::AcquireLease,
-                Action::Start {
-                    role: StartAs::Primary,
-                },
-            ],
-            Reason::InitializedNewCluster,
-        ),
+        PgState::Stopped(_) if !cfg.pause => {
+            let mut actions = proven(Action::AcquireLease, cfg);
+            actions.push(Action::Start {
+                role: StartAs::Primary,
+            });
+            Decision::new(actions, Reason::InitializedNewCluster)
+        }
         _ => Decision::idle(Reason::Bootstrapping),
     }
 }
@@ -125,7 +128,7 @@ fn vacant(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> Decision {
     };
     match eligibility(obs, view, cfg, r) {
         Ok(()) => {
-            let mut actions = vec![Action::AcquireLease];
+            let mut actions = proven(Action::AcquireLease, cfg);
             if r.role == PgRole::Replica {
                 actions.push(Action::Promote);
             }
@@ -169,6 +172,21 @@ pub(super) fn eligibility(
 ) -> Result<(), Ineligible> {
     if cfg.nofailover {
         return Err(Ineligible::NoFailoverTag);
+    }
+    if let Some(why) = guards_missing(obs, cfg) {
+        return Err(why);
+    }
+    if cfg.failsafe_mode {
+        // A leader that cannot reach etcd but reached us keeps running for ttl after its
+        // last `POST /failsafe`: racing now could make a second primary.
+        if let Some(l) = obs.failsafe_leader.as_ref().filter(|l| *l != &obs.me) {
+            return Err(Ineligible::FailsafeLeader(l.clone()));
+        }
+        if let Some(names) = view.failsafe.as_ref().filter(|n| !n.is_empty())
+            && !names.contains(&obs.me)
+        {
+            return Err(Ineligible::NotInFailsafeTopology);
+        }
     }
     // A failover request names who takes over, as long as that member is around.
     let forced = match view.failover.as_ref().and_then(|f| f.candidate.as_ref()) {

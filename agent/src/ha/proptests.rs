@@ -6,6 +6,7 @@ use super::builders::{SYSID, name, peer};
 use super::*;
 
 const MEMBERS: [&str; 3] = ["pg1", "pg2", "pg3"];
+const WALL: u64 = 1_800_000_000_000;
 
 fn arb_name() -> impl Strategy<Value = MemberName> {
     prop::sample::select(&MEMBERS[..]).prop_map(name)
@@ -76,22 +77,27 @@ fn arb_view() -> impl Strategy<Value = ClusterView> {
             Just(Some(String::new())),
             Just(Some(SYSID.to_string()))
         ],
-        prop::option::of((prop::option::of(arb_name()), prop::option::of(arb_name()))),
+        prop::option::of((
+            prop::option::of(arb_name()),
+            prop::option::of(arb_name()),
+            prop::option::of(prop_oneof![Just(WALL - 60_000), Just(WALL + 60_000)]),
+        )),
         prop::option::of(0u64..3000),
         any::<bool>(),
+        prop::option::of(prop::collection::vec(arb_name(), 0..3)),
     )
         .prop_map(
-            |(leader, members, initialize, failover, optime, has_config)| ClusterView {
+            |(leader, members, initialize, failover, optime, has_config, failsafe)| ClusterView {
                 initialize,
                 leader: leader.map(|holder| LeaderKey {
                     holder,
                     revision: Revision(5),
                 }),
                 members,
-                failover: failover.map(|(leader, candidate)| FailoverRequest {
+                failover: failover.map(|(leader, candidate, scheduled_at_ms)| FailoverRequest {
                     leader,
                     candidate,
-                    scheduled_at_ms: None,
+                    scheduled_at_ms,
                     revision: Revision(7),
                 }),
                 optime: optime.map(Lsn),
@@ -100,6 +106,7 @@ fn arb_view() -> impl Strategy<Value = ClusterView> {
                     switch_lsn: Lsn(1500),
                 }],
                 has_config,
+                failsafe,
             },
         )
 }
@@ -137,12 +144,22 @@ prop_compose! {
         following in prop::option::of(arb_name()),
         down in prop::option::of(0u64..400_000),
         last in prop::option::of((prop_oneof![Just(JobKind::Rewind), Just(JobKind::Start), Just(JobKind::Clone)], any::<bool>(), 0u64..60_000)),
+        fence in prop_oneof![
+            Just(FenceState::Disabled),
+            Just(FenceState::Unavailable),
+            Just(FenceState::Ready { armed: None }),
+            Just(FenceState::Ready { armed: Some(Millis(1_005_000)) }),
+        ],
+        watchdog in prop_oneof![Just(WatchdogState::Off), Just(WatchdogState::Usable), Just(WatchdogState::Unusable)],
+        failsafe in prop::option::of(0u64..60_000),
+        failsafe_leader in prop::option::of(arb_name()),
+        request in prop::option::of(prop_oneof![Just(LocalRequest::Restart), Just(LocalRequest::Reinitialize)]),
     ) -> Observation {
         let now = Millis(1_000_000);
         Observation {
             me,
             now,
-            wall_ms: 1_800_000_000_000,
+            wall_ms: WALL,
             dcs: if dcs_up { DcsView::Reachable(view) } else { DcsView::Unreachable { since: Millis(990_000) } },
             pg,
             // Lease validity anywhere from 30 s ago to 30 s ahead.
@@ -154,14 +171,34 @@ prop_compose! {
             peers: peers.into_iter().map(|(n, lsn, primary)| PeerStatus { running_primary: primary, ..peer(n.as_str(), lsn) }).collect(),
             bootstrapping,
             following,
-            request: None,
+            request,
+            fence,
+            watchdog,
+            failsafe_valid_until: failsafe.map(|l| Millis(now.0 + l).since(Millis(30_000))),
+            failsafe_leader,
         }
     }
 }
 
 prop_compose! {
-    fn arb_cfg()(pause in prop::bool::weighted(0.2), use_slots in any::<bool>(), rewind in any::<bool>(), nofailover in any::<bool>(), pst in prop_oneof![Just(0u64), Just(300_000u64)]) -> HaConfig {
-        HaConfig { pause, use_slots, use_pg_rewind: rewind, nofailover, primary_start_timeout: Millis(pst), ..HaConfig::default() }
+    fn arb_cfg()(
+        pause in prop::bool::weighted(0.2),
+        use_slots in any::<bool>(),
+        rewind in any::<bool>(),
+        nofailover in any::<bool>(),
+        pst in prop_oneof![Just(0u64), Just(300_000u64)],
+        fence in prop::bool::weighted(0.8),
+        watchdog in prop_oneof![Just(WatchdogMode::Off), Just(WatchdogMode::Automatic), Just(WatchdogMode::Required)],
+        failsafe_mode in any::<bool>(),
+        ttl in prop_oneof![Just(10u64), Just(30u64)],
+    ) -> HaConfig {
+        HaConfig {
+            pause, use_slots, use_pg_rewind: rewind, nofailover,
+            primary_start_timeout: Millis(pst),
+            fence, watchdog, failsafe_mode,
+            ttl: Millis::secs(ttl),
+            ..HaConfig::default()
+        }
     }
 }
 
@@ -174,8 +211,23 @@ fn lease_proven(obs: &Observation, actions: &[Action], i: usize) -> bool {
             .any(|a| matches!(a, Action::AcquireLease | Action::RenewLease))
 }
 
-fn may_write(obs: &Observation) -> bool {
-    obs.pg.role() == PgRole::Primary || obs.job.is_some_and(|j| j.primary)
+/// An immediate stop and nothing else (but disarming the fence once stopped).
+fn demotes_at_once(d: &Decision) -> bool {
+    let imm = Action::Demote {
+        mode: StopMode::Immediate,
+    };
+    d.actions == [imm.clone()] || d.actions == [imm, Action::DisarmFence]
+}
+
+/// Where PostgreSQL becomes (or may become) primary in a batch.
+fn makes_primary(a: &Action) -> bool {
+    matches!(
+        a,
+        Action::Promote
+            | Action::Start {
+                role: StartAs::Primary
+            }
+    )
 }
 
 proptest! {
@@ -185,21 +237,67 @@ proptest! {
     fn never_promotes_without_lease(obs in arb_obs(), cfg in arb_cfg()) {
         let d = decide(&obs, &cfg);
         for (i, a) in d.actions.iter().enumerate() {
-            let makes_primary = matches!(a, Action::Promote | Action::Start { role: StartAs::Primary });
             // Bootstrap's first start happens before any lease exists, in a cluster with no data elsewhere.
             let bootstrap_start = obs.bootstrapping && matches!(a, Action::Start { .. });
-            if makes_primary && !bootstrap_start {
+            if makes_primary(a) && !bootstrap_start {
                 prop_assert!(lease_proven(&obs, &d.actions, i), "{a:?} without lease: {d:?}");
             }
         }
     }
 
+    /// Issue 16's rule in the core: whatever etcd's cache says and whatever situation the
+    /// member is in, a member that may be writing demotes at once (and only demotes) when its
+    /// authority does not reach past the demotion point.
     #[test]
-    fn cut_off_primary_demotes_before_lease_expiry(obs in arb_obs(), cfg in arb_cfg()) {
+    fn no_writes_past_the_demotion_point(obs in arb_obs(), cfg in arb_cfg()) {
         let d = decide(&obs, &cfg);
-        let left = obs.lease_valid_until.map_or(Millis(0), |u| u.since(obs.now));
-        if matches!(obs.dcs, DcsView::Unreachable { .. }) && may_write(&obs) && !cfg.pause && left <= cfg.retry_timeout {
-            prop_assert_eq!(d.actions.first(), Some(&Action::Demote { mode: StopMode::Immediate }));
+        let expired = authority_until(&obs, &cfg).is_none_or(|u| obs.now >= timing::demote_at(u, &cfg));
+        if writes_possible(&obs) && !cfg.pause && !obs.bootstrapping && expired {
+            prop_assert!(demotes_at_once(&d), "{d:?}");
+        }
+    }
+
+    /// The fence deadline only moves right after the request that proved the authority it is
+    /// moved to, and PostgreSQL is never made primary before it moved (fence on).
+    #[test]
+    fn fence_moves_only_after_proof_and_before_promotion(obs in arb_obs(), cfg in arb_cfg()) {
+        let d = decide(&obs, &cfg);
+        for (i, a) in d.actions.iter().enumerate() {
+            if *a == Action::ExtendFence {
+                let proof = i.checked_sub(1).map(|j| &d.actions[j]);
+                prop_assert!(matches!(proof, Some(Action::AcquireLease | Action::RenewLease | Action::FailsafeRound)), "{d:?}");
+            }
+            let bootstrap_start = obs.bootstrapping && matches!(a, Action::Start { .. });
+            if cfg.fence && makes_primary(a) && !bootstrap_start {
+                prop_assert!(d.actions[..i].contains(&Action::ExtendFence), "{a:?} unfenced: {d:?}");
+            }
+        }
+    }
+
+    /// A member whose fence is gone (fence on) or whose required watchdog is unusable never
+    /// takes the lease or makes PostgreSQL primary.
+    #[test]
+    fn no_leadership_without_guards(obs in arb_obs(), cfg in arb_cfg()) {
+        let d = decide(&obs, &cfg);
+        let missing = (cfg.fence && obs.fence == FenceState::Unavailable)
+            || (cfg.watchdog == WatchdogMode::Required && obs.watchdog != WatchdogState::Usable);
+        // Maintenance mode: the operator owns PostgreSQL and the fence is disarmed anyway.
+        if missing && !obs.bootstrapping && !cfg.pause {
+            prop_assert!(!d.actions.iter().any(|a| *a == Action::AcquireLease || makes_primary(a)), "{d:?}");
+        }
+    }
+
+    /// Failsafe mode: a member that promised a leader not to race (within ttl) does not.
+    #[test]
+    fn a_failsafe_promise_is_kept(obs in arb_obs(), mut cfg in arb_cfg()) {
+        cfg.failsafe_mode = true;
+        let d = decide(&obs, &cfg);
+        if obs.failsafe_leader.as_ref().is_some_and(|l| l != &obs.me) && !obs.bootstrapping {
+            prop_assert!(!d.actions.contains(&Action::Promote), "{d:?}");
+            let vacant_race = matches!(&obs.dcs, DcsView::Reachable(v) if v.leader.is_none() && v.initialize.as_deref().is_some_and(|i| !i.is_empty()));
+            if vacant_race && obs.pg.role() == PgRole::Replica {
+                prop_assert!(!d.actions.contains(&Action::AcquireLease), "{d:?}");
+            }
         }
     }
 
@@ -208,10 +306,10 @@ proptest! {
         let d = decide(&obs, &cfg);
         if let DcsView::Reachable(v) = &obs.dcs
             && v.leader.as_ref().is_some_and(|l| l.holder != obs.me)
-            && may_write(&obs)
+            && writes_possible(&obs)
             && !cfg.pause
         {
-            prop_assert_eq!(d.actions, vec![Action::Demote { mode: StopMode::Immediate }]);
+            prop_assert!(demotes_at_once(&d), "{d:?}");
         }
     }
 

@@ -8,8 +8,7 @@
 
 use super::{
     Action, ClusterView, Decision, HaConfig, JobKind, LeaderKey, LocalRequest, Millis, Observation,
-    PgRole, PgState, Reason, RunningPg, StartAs, StopMode, TimelineSwitch, sysid_mismatch,
-    upstream_of,
+    PgState, Reason, RunningPg, StartAs, StopMode, TimelineSwitch, sysid_mismatch, upstream_of,
 };
 
 pub(super) fn decide(
@@ -22,8 +21,7 @@ pub(super) fn decide(
     // Safety before anything else: a primary, or a job that may start one, stops at once. Only
     // maintenance mode overrides this, because there the operator owns PostgreSQL (as in
     // Patroni).
-    let may_write = obs.pg.role() == PgRole::Primary || obs.job.is_some_and(|j| j.primary);
-    if may_write && !cfg.pause {
+    if super::fencing::writes_possible(obs) && !cfg.pause {
         return Decision::new(
             [Action::Demote {
                 mode: StopMode::Immediate,

@@ -101,6 +101,8 @@ struct Inner {
     state: PgState,
     details: PgDetails,
     calls: Vec<Call>,
+    /// When `stop` was last called (tokio's clock), for timing assertions.
+    stopped_at: Option<tokio::time::Instant>,
     fail: Vec<Op>,
     /// Identity and position kept across stop/start.
     sysid: String,
@@ -133,6 +135,7 @@ impl FakePostgres {
                 state: PgState::NoData,
                 details: PgDetails::default(),
                 calls: Vec::new(),
+                stopped_at: None,
                 fail: Vec::new(),
                 sysid: "7000000000000000001".into(),
                 timeline: 1,
@@ -199,6 +202,11 @@ impl FakePostgres {
     /// Calls so far.
     pub fn calls(&self) -> Vec<Call> {
         self.inner().calls.clone()
+    }
+
+    /// When `stop` was last entered.
+    pub fn stopped_at(&self) -> Option<tokio::time::Instant> {
+        self.inner().stopped_at
     }
 
     /// Calls so far, clearing the record.
@@ -308,6 +316,7 @@ impl Postgres for FakePostgres {
 
     async fn stop(&self, mode: StopMode) -> Result<()> {
         let mut i = self.enter(Call::Stop(mode)).await?;
+        i.stopped_at = Some(tokio::time::Instant::now());
         if !is_running(&i.state) {
             return Ok(());
         }

@@ -238,8 +238,15 @@ impl LocalPostgres {
         Ok(state)
     }
 
-    /// The observation behind `status()`.
+    /// The observation behind `status()`, with the postmaster's pid when one runs.
     async fn observe(&self) -> PgStatus {
+        let pid = postmaster::running(&self.settings().data_dir).map(|p| p.pid);
+        let mut st = self.observe_state(pid.is_some()).await;
+        st.details.postmaster_pid = pid;
+        st
+    }
+
+    async fn observe_state(&self, postmaster_runs: bool) -> PgStatus {
         let s = self.settings();
         let plain = |state| PgStatus {
             state,
@@ -250,7 +257,7 @@ impl LocalPostgres {
             self.note_problem(None);
             return plain(PgState::NoData);
         }
-        if postmaster::running(&s.data_dir).is_none() {
+        if !postmaster_runs {
             self.forget_session();
             return match self.stopped_state(&s).await {
                 Ok(st) => {

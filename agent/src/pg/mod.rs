@@ -235,6 +235,9 @@ pub struct PgDetails {
     pub replication: Vec<ReplicationRow>,
     /// Some setting waits for a restart (`pg_settings.pending_restart`).
     pub pending_restart: bool,
+    /// The postmaster's pid, when one runs on the data directory (the fence is told, so it
+    /// knows whom to stop first).
+    pub postmaster_pid: Option<i32>,
 }
 
 /// `status()`'s answer.

@@ -141,6 +141,7 @@ pub fn interpret(cols: &[Option<String>]) -> Result<(RunningPg, PgDetails), Stri
         receiver_state: receiver_state.clone(),
         replication,
         pending_restart: col(13) == Some("t"),
+        postmaster_pid: None,
     };
     let running = if in_recovery {
         let top = receive.max(replay).unwrap_or_default();

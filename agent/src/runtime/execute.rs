@@ -49,7 +49,8 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
     }
 
     async fn run_action(&mut self, action: &Action, obs: &Observation, out: &mut Outcome) -> Step {
-        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
+        // Recomputed per action: a renewal earlier in the batch moves the demotion point.
+        let retry = self.etcd_budget();
         let ttl = self.st.ha.ttl;
         match action {
             Action::ClaimInitialize => match bounded(retry, self.dcs.claim_initialize()).await {
@@ -104,7 +105,10 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 match bounded(retry, self.dcs.acquire_leader()).await {
                     Ok(CasOutcome::Applied) => {
                         info!("acquired the leader lease");
+                        // `acquire_leader` keeps the lease alive before it writes the key, so
+                        // the lease runs at least ttl from t0.
                         self.st.lease_valid_until = Some(t0.plus(ttl));
+                        self.st.renewed_once = true;
                         out.renewed = true;
                         Step::Done
                     }
@@ -119,6 +123,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 match bounded(retry, self.dcs.renew_leader()).await {
                     Ok(CasOutcome::Applied) => {
                         self.st.lease_valid_until = Some(t0.plus(ttl));
+                        self.st.renewed_once = true;
                         out.renewed = true;
                         Step::Done
                     }
@@ -155,6 +160,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 match self.pg.promote().await {
                     Ok(p) => {
                         info!(timeline = p.timeline, "promoted PostgreSQL to primary");
+                        self.failsafe.clear();
                         self.announce_promotion().await;
                         self.st.following = None;
                         self.st.slots_applied = None;
@@ -176,6 +182,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 }
                 self.st.following = None;
                 self.st.slots_applied = None;
+                self.st.failsafe_valid_until = None;
                 match self.pg.stop(*mode).await {
                     Ok(()) => {
                         info!(?mode, "demoted: PostgreSQL stopped");
@@ -255,6 +262,42 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                     }
                 }
             }
+            Action::ExtendFence => {
+                let Some(until) = self.authority() else {
+                    return Step::Stop("no authority to extend the fence to".into());
+                };
+                let ha = self.st.ha.clone();
+                match self
+                    .guards
+                    .extend(until, &ha, self.st.postmaster_pid, &self.clock)
+                    .await
+                {
+                    Ok(()) => Step::Done,
+                    Err(e) => {
+                        error!("moving the fence deadline failed: {e}");
+                        Step::Stop(format!("fence: {e}"))
+                    }
+                }
+            }
+            Action::DisarmFence => match self.guards.disarm(&self.clock).await {
+                Ok(()) => {
+                    info!("fence disarmed");
+                    Step::Done
+                }
+                Err(e) => Step::Stop(format!("disarming the fence: {e}")),
+            },
+            Action::FailsafeRound => self.failsafe_round().await,
+            Action::WriteFailsafeKey { members } => {
+                let key = self.failsafe_topology(members);
+                match bounded(retry, self.dcs.write_failsafe(&key)).await {
+                    Ok(()) => Step::Done,
+                    // Housekeeping: the next cycle tries again.
+                    Err(e) => {
+                        warn!("writing the failsafe key failed: {e}");
+                        Step::Done
+                    }
+                }
+            }
             Action::ClearFailover { revision } => {
                 match bounded(retry, self.dcs.clear_failover(revision.0)).await {
                     Ok(o) => {
@@ -265,6 +308,71 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 }
             }
         }
+    }
+
+    /// Our current authority: the later of the lease's and the failsafe round's validity.
+    fn authority(&self) -> Option<Millis> {
+        let failsafe = self
+            .st
+            .failsafe_valid_until
+            .filter(|_| self.st.ha.failsafe_mode);
+        self.st.lease_valid_until.max(failsafe)
+    }
+
+    /// `POST /failsafe` to every other member of the `failsafe` key (as last read from etcd).
+    async fn failsafe_round(&mut self) -> Step {
+        let mut targets = self
+            .st
+            .cluster
+            .as_ref()
+            .and_then(|c| c.failsafe.clone())
+            .unwrap_or_default();
+        if !targets.contains_key(&self.cfg.name) {
+            return Step::Stop("failsafe: this member is not in the failsafe key".into());
+        }
+        targets.remove(&self.cfg.name);
+        let body = serde_json::json!({
+            "name": self.cfg.name,
+            "conn_url": self.cfg.conn_url(),
+            "api_url": self.cfg.api_url(),
+            "slots": {},
+        });
+        let t0 = self.clock.now();
+        let auth = self.cfg.restapi.authentication.clone();
+        match super::failsafe::round(self.peers.http(), &targets, &body, auth.as_ref()).await {
+            Ok(()) => {
+                self.st.failsafe_valid_until = Some(t0.plus(self.st.ha.ttl));
+                tracing::debug!(members = targets.len(), "failsafe round accepted");
+                Step::Done
+            }
+            Err(e) => {
+                warn!("failsafe: {e}");
+                Step::Stop(format!("failsafe round: {e}"))
+            }
+        }
+    }
+
+    /// The `failsafe` key's value: each member's REST API URL (ours from the configuration).
+    fn failsafe_topology(
+        &self,
+        members: &[MemberName],
+    ) -> std::collections::BTreeMap<String, String> {
+        members
+            .iter()
+            .filter_map(|m| {
+                let url = if m == &self.me {
+                    Some(self.cfg.api_url())
+                } else {
+                    self.st
+                        .cluster
+                        .as_ref()
+                        .and_then(|c| c.member(m.as_str()))
+                        .map(|e| e.record.api_url.clone())
+                        .filter(|u| !u.is_empty())
+                };
+                url.map(|u| (m.to_string(), u))
+            })
+            .collect()
     }
 
     fn spawn_job<F>(&mut self, action: &Action, primary: bool, work: F)

@@ -9,15 +9,21 @@
 //!
 //! Timing: a cycle runs every `loop_wait`, at once when etcd reports a change of the leader,
 //! failover, initialize or config key, when a background job finishes, or when an API request
-//! arrives; every second while etcd is unreachable (a leader must keep trying to renew and
-//! demote in time); and right away after a batch that changed PostgreSQL's role.
+//! arrives; every second while etcd is unreachable (a leader must keep trying to renew); right
+//! away after a batch that changed PostgreSQL's role; and, while this member may be writing,
+//! no later than its demotion point (`ha::timing::demote_at`). Every etcd request a cycle
+//! waits on is bounded by the time left before that point, so no request that hangs can make
+//! the demotion late (the fence, a separate process, is the backstop if the agent stalls).
 //!
 //! Shutdown (SIGTERM/SIGINT): stop PostgreSQL (a leader checkpoints first), then release the
 //! leader key so a replica takes over at once, then revoke our lease. In maintenance mode
 //! PostgreSQL is left running, as Patroni does.
 
 mod config;
+mod cycle;
 mod execute;
+pub mod failsafe;
+mod guards;
 mod jobs;
 mod member;
 mod publish;
@@ -33,18 +39,17 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio_util::sync::CancellationToken;
-use tracing::{Instrument, info, info_span, warn};
+use tracing::{Instrument, info, info_span};
 
-use crate::clock::{Clock, wall_ms};
+use crate::clock::Clock;
 use crate::config::{Config, DynamicConfig};
 use crate::dcs::{Cluster, Dcs, MemberRecord, StatusRecord};
-use crate::ha::{
-    self, DcsView, Decision, HaConfig, JobResult, LocalRequest, MemberName, Millis, Observation,
-    PgState,
-};
+use crate::ha::{self, HaConfig, JobResult, MemberName, Millis};
 use crate::peers::PeerClient;
 use crate::pg::{PgSettings, Postgres};
 
+pub use failsafe::FailsafeInbox;
+use guards::Guards;
 use jobs::Jobs;
 pub use snapshot::NodeSnapshot;
 
@@ -102,6 +107,16 @@ struct ShellState {
     awaiting_job: Option<ApiRequest>,
     cluster: Option<Arc<Cluster>>,
     demoting: bool,
+    /// Until when the last failsafe round every member accepted lets us write.
+    failsafe_valid_until: Option<Millis>,
+    /// The last observation said PostgreSQL may be writing here: bound etcd calls by the
+    /// demotion point.
+    guarding: bool,
+    /// The postmaster's pid at the last observation (for the fence).
+    postmaster_pid: Option<i32>,
+    /// A lease renewal or acquisition succeeded in this process (an adopted fence's authority
+    /// is only used before that).
+    renewed_once: bool,
 }
 
 /// The agent's loop for one member.
@@ -115,6 +130,8 @@ pub struct Runtime<D: Dcs, P: Postgres> {
     snapshot: watch::Sender<NodeSnapshot>,
     requests: mpsc::Receiver<ApiRequest>,
     jobs: Jobs,
+    guards: Guards,
+    failsafe: FailsafeInbox,
     st: ShellState,
 }
 
@@ -137,6 +154,8 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         let pg_settings = cfg.pg_settings(&dynamic);
         Runtime {
             me: MemberName::new(&cfg.name),
+            guards: Guards::new(&cfg),
+            failsafe: FailsafeInbox::default(),
             cfg,
             dcs,
             pg,
@@ -169,8 +188,18 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 awaiting_job: None,
                 cluster: None,
                 demoting: false,
+                failsafe_valid_until: None,
+                guarding: false,
+                postmaster_pid: None,
+                renewed_once: false,
             },
         }
+    }
+
+    /// Shares `inbox` with the REST API, which records `POST /failsafe` promises in it.
+    pub fn with_failsafe(mut self, inbox: FailsafeInbox) -> Self {
+        self.failsafe = inbox;
+        self
     }
 
     /// Runs until `cancel` fires or a fatal decision; then shuts down.
@@ -206,6 +235,52 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         if rerun {
             return Duration::from_millis(20);
         }
+        let wait = self.regular_wait();
+        // Wake at the demotion point at the latest, whatever else is going on.
+        match self.demote_point() {
+            Some(at) if self.st.guarding => {
+                let left = Duration::from_millis(at.since(self.clock.now()).0);
+                wait.min(left.max(Duration::from_millis(1)))
+            }
+            _ => wait,
+        }
+    }
+
+    /// The demotion point of our current authority, if we have any.
+    fn demote_point(&self) -> Option<Millis> {
+        let failsafe = self
+            .st
+            .failsafe_valid_until
+            .filter(|_| self.st.ha.failsafe_mode);
+        let until = self.st.lease_valid_until.max(failsafe)?;
+        Some(ha::timing::demote_at(until, &self.st.ha))
+    }
+
+    /// Failsafe mode is what keeps this member writing now: etcd cannot be read and the last
+    /// failsafe round every member accepted is still valid.
+    fn failsafe_active(&self) -> bool {
+        self.st.ha.failsafe_mode
+            && self.st.dcs_down_since.is_some()
+            && self
+                .st
+                .failsafe_valid_until
+                .is_some_and(|u| u > self.clock.now())
+    }
+
+    /// How long an etcd request may take now: `retry_timeout`, or less when this member may
+    /// be writing and its demotion point is closer (zero once it has passed).
+    fn etcd_budget(&self) -> Duration {
+        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
+        if !self.st.guarding {
+            return retry;
+        }
+        match self.demote_point() {
+            Some(at) => retry.min(Duration::from_millis(at.since(self.clock.now()).0)),
+            None => Duration::ZERO,
+        }
+    }
+
+    fn regular_wait(&self) -> Duration {
         if self.st.dcs_down_since.is_some() {
             return Duration::from_secs(1);
         }
@@ -230,141 +305,6 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             return loop_wait.min(Duration::from_secs(1));
         }
         loop_wait
-    }
-
-    /// One cycle. Returns the decision and whether to run again right away.
-    async fn cycle(&mut self) -> (Decision, bool) {
-        self.st.cycle += 1;
-        self.reap_job().await;
-        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
-
-        // Observe etcd.
-        let cluster = match tokio::time::timeout(retry, self.dcs.cluster()).await {
-            Ok(Ok(c)) => Some(Arc::new(c)),
-            Ok(Err(e)) => {
-                warn!("cannot read the cluster from etcd: {e}");
-                None
-            }
-            Err(_) => {
-                warn!("reading the cluster from etcd timed out");
-                None
-            }
-        };
-        match &cluster {
-            Some(c) => {
-                self.st.dcs_down_since = None;
-                self.st.dcs_last_seen = Some(wall_ms() / 1000);
-                self.apply_dynamic(c).await;
-                self.st.cluster = Some(c.clone());
-            }
-            None => {
-                let now = self.clock.now();
-                self.st.dcs_down_since.get_or_insert(now);
-            }
-        }
-
-        // Observe PostgreSQL.
-        let pg = self.pg.status().await;
-        match &pg.state {
-            PgState::Stopped(_) | PgState::Starting => {
-                let now = self.clock.now();
-                self.st.pg_down_since.get_or_insert(now);
-            }
-            _ => self.st.pg_down_since = None,
-        }
-        match &pg.state {
-            PgState::Running(r) if r.role == ha::PgRole::Replica && !r.streaming => {
-                let now = self.clock.now();
-                self.st.not_streaming_since.get_or_insert(now);
-            }
-            _ => self.st.not_streaming_since = None,
-        }
-
-        // The leader race needs the others' own word on their state.
-        let peers = match &cluster {
-            Some(c) if c.leader.is_none() && matches!(pg.state, PgState::Running(_)) => {
-                self.peers.probe(c, &self.cfg.name).await
-            }
-            _ => Vec::new(),
-        };
-
-        let now = self.clock.now();
-        let obs = Observation {
-            me: self.me.clone(),
-            now,
-            wall_ms: wall_ms(),
-            dcs: match &cluster {
-                Some(c) => DcsView::Reachable(c.view()),
-                None => DcsView::Unreachable {
-                    since: self.st.dcs_down_since.unwrap_or(now),
-                },
-            },
-            pg: pg.state.clone(),
-            lease_valid_until: self.st.lease_valid_until,
-            job: self.jobs.running(),
-            last_job: self.st.last_job,
-            pg_down_since: self.st.pg_down_since,
-            not_streaming_since: self.st.not_streaming_since,
-            peers,
-            bootstrapping: self.st.bootstrapping,
-            following: self.st.following.clone(),
-            request: self.st.request.as_ref().and_then(|r| match r.what {
-                ApiWhat::Restart => Some(LocalRequest::Restart),
-                ApiWhat::Reinitialize => Some(LocalRequest::Reinitialize),
-                ApiWhat::Reload => None,
-            }),
-        };
-        let decision = ha::decide(&obs, &self.st.ha);
-        let leader = cluster
-            .as_ref()
-            .and_then(|c| c.leader_name().map(str::to_string));
-        let lease_left_ms = self.st.lease_valid_until.map(|u| u.since(now).0);
-        info!(
-            cycle = self.st.cycle,
-            role = %pg.state.role(),
-            leader = ?leader,
-            lease_left_ms = ?lease_left_ms,
-            reason = %decision.reason,
-            "ha cycle"
-        );
-
-        let outcome = self.execute(&decision, &obs).await;
-        self.answer_request(&decision);
-
-        // Our lease also carries our member record; the leader's renewal already kept it. A
-        // non-leader renews at most once per loop_wait, however often it cycles (one request
-        // per agent per loop_wait keeps an idle cluster cheap for etcd).
-        let holds_key = leader.as_deref() == Some(self.cfg.name.as_str()) && !outcome.released;
-        let now = self.clock.now();
-        let due = self
-            .st
-            .member_lease_renewed_at
-            .is_none_or(|at| now.since(at) >= self.st.ha.loop_wait);
-        if outcome.renewed {
-            self.st.member_lease_renewed_at = Some(now);
-        } else if cluster.is_some() && !holds_key && due {
-            match tokio::time::timeout(retry, self.dcs.keepalive()).await {
-                Ok(Ok(crate::dcs::CasOutcome::Applied)) => {
-                    self.st.member_lease_renewed_at = Some(now);
-                }
-                Ok(Ok(crate::dcs::CasOutcome::Lost)) => {
-                    // A new lease: our member key vanished with the old one.
-                    self.st.published_member = None;
-                    self.st.member_lease_renewed_at = Some(now);
-                }
-                Ok(Err(e)) => warn!("lease keepalive failed: {e}"),
-                Err(_) => warn!("lease keepalive timed out"),
-            }
-        }
-        let pg_now = if outcome.pg_changed {
-            self.pg.status().await
-        } else {
-            pg
-        };
-        let leader_now = (holds_key || outcome.renewed) && !outcome.released;
-        self.publish(&pg_now, &decision, cluster.is_some(), leader_now)
-            .await;
-        (decision, outcome.rerun)
     }
 
     async fn reap_job(&mut self) {

@@ -5,7 +5,6 @@
 //! for the end of the cycle.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use tracing::warn;
 
@@ -29,7 +28,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         self.st.last_role = role.clone();
         let tags: serde_json::Map<String, serde_json::Value> =
             self.cfg.tags.raw.clone().into_iter().collect();
-        let retry = Duration::from_millis(self.st.ha.retry_timeout.0);
+        let retry = self.etcd_budget();
         if dcs_up {
             let rec = member::record(
                 &self.cfg.conn_url(),
@@ -77,7 +76,9 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             role,
             state,
             holds_leader_key: leader,
-            lease_valid_until: self.st.lease_valid_until.map(|m| self.clock.instant(m)),
+            writable_until: self.demote_point().map(|m| self.clock.instant(m)),
+            failsafe_active: self.failsafe_active(),
+            guards: self.guards.describe(self.st.ha.pause),
             demoting: self.st.demoting,
             cluster: self.st.cluster.clone(),
             dcs_last_seen: self.st.dcs_last_seen,
@@ -114,11 +115,11 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
     /// member record): health checks send writes here as soon as PostgreSQL takes them.
     pub(super) async fn announce_promotion(&mut self) {
         let pg = self.pg.status().await;
-        let lease = self.st.lease_valid_until.map(|m| self.clock.instant(m));
+        let writable = self.demote_point().map(|m| self.clock.instant(m));
         self.snapshot.send_modify(|s| {
             s.pg = pg;
             s.holds_leader_key = true;
-            s.lease_valid_until = lease;
+            s.writable_until = writable;
             s.demoting = false;
             s.role = "primary".into();
             s.state = "running".into();

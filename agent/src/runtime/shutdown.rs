@@ -1,6 +1,7 @@
 //! SIGTERM/SIGINT: stop PostgreSQL (a leader checkpoints first), release the leader key so a
-//! replica takes over at once rather than after ttl, then revoke our lease (our member key
-//! disappears with it). In maintenance mode PostgreSQL is left running, as Patroni does.
+//! replica takes over at once rather than after ttl, let the fence go (disarm, exit), then
+//! revoke our lease (our member key disappears with it). In maintenance mode PostgreSQL is
+//! left running, as Patroni does; a PostgreSQL that would not stop keeps the fence armed.
 
 use std::time::Duration;
 
@@ -28,6 +29,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             .and_then(|c| c.leader_name().map(str::to_string))
             .as_deref()
             == Some(self.cfg.name.as_str());
+        let mut stopped = true;
         if self.st.ha.pause {
             info!("maintenance mode: leaving PostgreSQL running");
         } else {
@@ -38,7 +40,8 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 ha::StopMode::Fast
             };
             if let Err(e) = self.pg.stop(mode).await {
-                tracing::error!("stopping PostgreSQL failed: {e}");
+                tracing::error!("stopping PostgreSQL failed: {e}; the fence stays armed");
+                stopped = false;
             }
             if leader {
                 match tokio::time::timeout(retry, self.dcs.release_leader()).await {
@@ -47,6 +50,11 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                     Err(_) => warn!("releasing the leader key timed out"),
                 }
             }
+        }
+        // The fence guards nothing now (or, paused, is not meant to); a PostgreSQL that would
+        // not stop keeps it armed.
+        if stopped {
+            self.guards.exit(&self.clock).await;
         }
         match tokio::time::timeout(retry, self.dcs.revoke_lease()).await {
             Ok(Ok(())) => {}

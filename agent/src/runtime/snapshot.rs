@@ -30,8 +30,13 @@ pub struct NodeSnapshot {
     pub state: String,
     /// This member holds the leader key (as of the last successful etcd read or renewal).
     pub holds_leader_key: bool,
-    /// Until when our lease is known valid.
-    pub lease_valid_until: Option<Instant>,
+    /// Until when this member may accept writes: the demotion point of its authority (lease
+    /// or failsafe round). Health checks stop vouching for it as primary from then on.
+    pub writable_until: Option<Instant>,
+    /// Failsafe mode keeps this leader running without etcd.
+    pub failsafe_active: bool,
+    /// The fence and the watchdog, as `/patroni` shows them.
+    pub guards: serde_json::Value,
     /// The demotion of this node has begun (health checks must move traffic away at once).
     pub demoting: bool,
     /// The last successful read of the cluster, shared.
@@ -76,7 +81,9 @@ impl NodeSnapshot {
             role: "uninitialized".into(),
             state: "starting".into(),
             holds_leader_key: false,
-            lease_valid_until: None,
+            writable_until: None,
+            failsafe_active: false,
+            guards: serde_json::Value::Null,
             demoting: false,
             cluster: None,
             dcs_last_seen: None,
@@ -118,12 +125,13 @@ impl NodeSnapshot {
         std::time::Duration::from_millis(self.ha.ttl.0)
     }
 
-    /// Leader with a lease valid at `now`, PostgreSQL answering as primary, not demoting.
+    /// Leader with authority at `now` (before its demotion point), PostgreSQL answering as
+    /// primary, not demoting.
     pub fn is_writable_leader(&self, now: Instant) -> bool {
         self.is_fresh(now)
             && self.holds_leader_key
             && !self.demoting
-            && self.lease_valid_until.is_some_and(|u| u > now)
+            && self.writable_until.is_some_and(|u| u > now)
             && self.pg.state.role() == PgRole::Primary
     }
 

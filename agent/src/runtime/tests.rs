@@ -22,7 +22,8 @@ fn config(dir: &std::path::Path, name: &str) -> Config {
         "scope: demo\nname: {name}\nrestapi:\n  listen: 127.0.0.1:18008\netcd3:\n  hosts: 127.0.0.1:2379\n\
          bootstrap:\n  dcs:\n    ttl: {TTL}\n    loop_wait: 2\n    retry_timeout: 3\n\
          postgresql:\n  listen: 127.0.0.1:15432\n  data_dir: {}/data\n  authentication:\n    \
-         replication:\n      username: replicator\n      password: x\n",
+         replication:\n      username: replicator\n      password: x\n\
+         fence:\n  enabled: false\n",
         dir.display()
     );
     let (cfg, _) = Config::from_yaml(&dir.join("agent.yml"), &yaml, &Default::default())
@@ -116,6 +117,24 @@ async fn single_member_bootstraps_takes_the_lease_and_publishes_patroni_keys() {
     assert_eq!(member["conn_url"], "postgres://127.0.0.1:15432/postgres");
 }
 
+/// Runs the loop as `run` does (sleeping `next_wait` between cycles) until PostgreSQL was
+/// stopped immediately; returns when the stop began, on the agent's clock.
+async fn until_demoted(n: &mut Node, limit: usize) -> crate::ha::Millis {
+    let mut rerun = false;
+    for _ in 0..limit {
+        tokio::time::sleep(n.rt.next_wait(rerun)).await;
+        let (_, r) = n.rt.cycle().await;
+        rerun = r;
+        if n.pg.calls().contains(&Call::Stop(StopMode::Immediate)) {
+            let at = n.pg.stopped_at().expect("stop time recorded");
+            let base = n.rt.clock.instant(crate::ha::Millis(0));
+            let ms = u64::try_from(at.duration_since(base).as_millis()).expect("ms");
+            return crate::ha::Millis(ms);
+        }
+    }
+    panic!("no demotion after {limit} cycles: {:?}", n.pg.calls());
+}
+
 #[tokio::test(start_paused = true)]
 async fn leader_cut_off_from_etcd_stops_postgres_before_its_lease_can_expire() {
     let store = MemoryStore::new();
@@ -123,28 +142,42 @@ async fn leader_cut_off_from_etcd_stops_postgres_before_its_lease_can_expire() {
     cycles(&mut n, 20, is_leader).await;
     n.rt.cycle().await;
     let renewed_until = n.rt.st.lease_valid_until.expect("leader holds a lease");
+    let demote_point = crate::ha::timing::demote_at(renewed_until, &n.rt.st.ha);
     let cut_at = n.rt.clock.now();
     n.dcs.set_unreachable(true);
-    // Cycle as the loop would while etcd is down: about once a second.
-    let mut demoted_at = None;
-    for _ in 0..(TTL * 2) {
-        tokio::time::advance(Duration::from_secs(1)).await;
-        n.rt.cycle().await;
-        if n.pg.calls().contains(&Call::Stop(StopMode::Immediate)) {
-            demoted_at = Some(n.rt.clock.now());
-            break;
-        }
-    }
-    let demoted_at = demoted_at.expect("the leader demoted");
+    let demoted_at = until_demoted(&mut n, 100).await;
     assert!(
-        demoted_at < renewed_until,
-        "demoted at {demoted_at:?}, lease valid until {renewed_until:?}"
+        demoted_at <= demote_point.plus(crate::ha::Millis(50)),
+        "demoted at {demoted_at:?}, demotion point {demote_point:?}, lease valid until {renewed_until:?}"
     );
     assert!(
-        demoted_at.since(cut_at).0 >= 1_000,
-        "a short etcd blip does not demote at once"
+        demoted_at.since(cut_at).0 >= 5_000,
+        "the leader keeps serving while its lease is valid"
     );
     assert_ne!(n.pg.state_role(), PgRole::Primary);
+}
+
+/// Issue 16: a renewal (or read) that never returns must not hold the demotion: every etcd
+/// call is bounded by the demotion point and the loop wakes there on its own timer.
+#[tokio::test(start_paused = true)]
+async fn leader_whose_etcd_calls_hang_demotes_at_its_demotion_point() {
+    for phase_ms in [0u64, 700, 1_300, 1_900] {
+        let store = MemoryStore::new();
+        let mut n = node(&store, "pg1");
+        cycles(&mut n, 20, is_leader).await;
+        n.rt.cycle().await;
+        // Cut at several points of the renewal cycle (loop_wait is 2 s here).
+        tokio::time::advance(Duration::from_millis(phase_ms)).await;
+        let renewed_until = n.rt.st.lease_valid_until.expect("leader holds a lease");
+        let demote_point = crate::ha::timing::demote_at(renewed_until, &n.rt.st.ha);
+        n.dcs.set_hanging(true);
+        let demoted_at = until_demoted(&mut n, 100).await;
+        assert!(
+            demoted_at <= demote_point.plus(crate::ha::Millis(50)),
+            "phase {phase_ms} ms: demoted at {demoted_at:?}, demotion point {demote_point:?}"
+        );
+        assert!(demoted_at < renewed_until, "phase {phase_ms} ms");
+    }
 }
 
 #[tokio::test(start_paused = true)]

@@ -306,9 +306,7 @@ fn partially_supported_features_warn_that_they_are_not_supported_yet() {
     let got = lines(&warnings);
     for key in [
         "bootstrap.dcs.synchronous_mode",
-        "bootstrap.dcs.failsafe_mode",
         "bootstrap.dcs.standby_cluster",
-        "watchdog.mode",
     ] {
         assert!(
             got.iter()
@@ -316,7 +314,7 @@ fn partially_supported_features_warn_that_they_are_not_supported_yet() {
             "{key} in {got:?}"
         );
     }
-    assert_eq!(got.len(), 4, "{got:?}");
+    assert_eq!(got.len(), 2, "{got:?}");
 }
 
 #[test]

@@ -176,11 +176,65 @@ fn initdb_and_basebackup_options_have_patroni_shapes() {
 }
 
 #[test]
-fn a_required_watchdog_is_refused() {
+fn watchdog_settings_are_read_like_patroni_and_checked() {
     let fx = Fixture::new();
     let mut v = fx.minimal();
-    set(&mut v, "watchdog", json!({"mode": "required"}));
+    set(
+        &mut v,
+        "watchdog",
+        json!({"mode": "required", "device": "/dev/watchdog1", "safety_margin": -1}),
+    );
+    let (c, _) = ok(&v);
+    assert_eq!(c.watchdog.mode, crate::ha::WatchdogMode::Required);
+    assert_eq!(
+        c.watchdog.device,
+        std::path::PathBuf::from("/dev/watchdog1")
+    );
+    assert_eq!(c.watchdog.safety_margin, None);
+    set(&mut v, "watchdog", json!({"mode": "sometimes"}));
     rejected(&v, "watchdog.mode");
+    set(
+        &mut v,
+        "watchdog",
+        json!({"mode": "automatic", "safety_margin": "x"}),
+    );
+    rejected(&v, "watchdog.safety_margin");
+    // The fence holds the watchdog: one without the other is refused.
+    set(&mut v, "watchdog", json!({"mode": "automatic"}));
+    set(&mut v, "fence", json!({"enabled": false}));
+    rejected(&v, "watchdog.mode");
+    // A safety margin that leaves no time between renewals is refused.
+    set(&mut v, "fence", json!({"enabled": true}));
+    set(
+        &mut v,
+        "watchdog",
+        json!({"mode": "automatic", "safety_margin": 25}),
+    );
+    rejected(&v, "watchdog.safety_margin");
+}
+
+#[test]
+fn the_fence_is_on_by_default_and_turning_it_off_is_warned_about() {
+    let fx = Fixture::new();
+    let mut v = fx.minimal();
+    let (c, _) = ok(&v);
+    assert!(c.fence.enabled);
+    assert!(c.fence.socket.to_string_lossy().ends_with(".fence.sock"));
+    set(&mut v, "fence", json!({"enabled": false}));
+    let (c, warnings) = ok(&v);
+    assert!(!c.fence.enabled);
+    assert!(
+        warnings
+            .iter()
+            .any(|w| w.0.starts_with("fence.enabled: false")),
+        "{warnings:?}"
+    );
+    set(
+        &mut v,
+        "fence",
+        json!({"socket": format!("/tmp/{}", "x".repeat(120))}),
+    );
+    rejected(&v, "fence.socket");
 }
 
 #[test]

@@ -79,7 +79,8 @@ fn leader_renews() {
                 node("pg1")
                     .cluster(|v| three_nodes(v, Some("pg1")))
                     .pg(PgState::Starting)
-                    .job(JobKind::Start, true),
+                    .job(JobKind::Start, true)
+                    .lease_left(20_000),
             )
             .want([Action::RenewLease], Reason::JobInProgress(JobKind::Start)),
         case("leader without a data directory releases the lease")

@@ -2,6 +2,7 @@
 //! each). Cases compare the whole `Decision` (actions and reason enum), never log text.
 
 mod bootstrap;
+mod fencing;
 mod leader;
 mod replica;
 mod safety;

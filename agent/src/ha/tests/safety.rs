@@ -10,17 +10,17 @@ fn leader_cannot_reach_etcd() {
             .given(cut_off().lease_left(15_000))
             .want([Action::RenewLease], Reason::DcsUnreachableRetrying),
         case("leader cut off demotes before its lease can expire")
-            .given(cut_off().lease_left(10_000))
+            .given(cut_off().lease_left(700))
             .want([IMMEDIATE], Reason::LeaseExpiringWithoutDcs),
         case("primary that never renewed demotes at once without etcd")
-            .given(cut_off())
+            .given(cut_off().no_lease())
             .want([IMMEDIATE], Reason::LeaseExpiringWithoutDcs),
         case("primary start job without etcd and without lease time is stopped")
             .given(
                 node("pg1")
                     .dcs_down()
                     .job(JobKind::Start, true)
-                    .lease_left(1_000),
+                    .lease_left(500),
             )
             .want([IMMEDIATE], Reason::LeaseExpiringWithoutDcs),
         case("paused primary is not demoted without etcd")
@@ -55,7 +55,8 @@ fn leader_finds_key_held_by_someone_else() {
             .given(
                 node("pg1")
                     .cluster(|v| three_nodes(v, Some("pg2")))
-                    .job(JobKind::Start, true),
+                    .job(JobKind::Start, true)
+                    .lease_left(20_000),
             )
             .want([IMMEDIATE], Reason::LeaderKeyHeldByOther(name("pg2"))),
         case("paused primary under another leader is left alone")

@@ -153,7 +153,7 @@ fn leader_key_vanished() {
             .given(vacant("pg2").replica(100).config(|c| c.pause = true))
             .want([], Reason::Paused),
         case("a start-as-primary job without the lease is stopped")
-            .given(vacant("pg1").job(JobKind::Start, true))
+            .given(vacant("pg1").job(JobKind::Start, true).lease_left(20_000))
             .want(
                 [IMMEDIATE],
                 Reason::DemotingIneligiblePrimary(Ineligible::NotRunning),

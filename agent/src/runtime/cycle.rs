@@ -1,0 +1,212 @@
+//! One cycle of the loop: observe (etcd, the fence, PostgreSQL, and the other members when
+//! the core needs them), decide, execute, keep our member lease alive, publish.
+//!
+//! While this member may be writing, every etcd request here is bounded by the time left
+//! before the demotion point (`Runtime::etcd_budget`); once it has passed, etcd is not even
+//! asked (the decision to demote does not depend on what it would say).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tracing::{info, warn};
+
+use super::{ApiWhat, Runtime};
+use crate::clock::wall_ms;
+use crate::dcs::{CasOutcome, Cluster, Dcs};
+use crate::ha::{self, DcsView, Decision, LocalRequest, MemberName, Observation, PgState};
+use crate::pg::Postgres;
+
+impl<D: Dcs, P: Postgres> Runtime<D, P> {
+    /// One cycle. Returns the decision and whether to run again right away.
+    pub(super) async fn cycle(&mut self) -> (Decision, bool) {
+        self.st.cycle += 1;
+        self.reap_job().await;
+
+        let cluster = self.observe_dcs().await;
+        match &cluster {
+            Some(c) => {
+                self.st.dcs_down_since = None;
+                self.st.dcs_last_seen = Some(wall_ms() / 1000);
+                self.apply_dynamic(c).await;
+                self.st.cluster = Some(c.clone());
+            }
+            None => {
+                let now = self.clock.now();
+                self.st.dcs_down_since.get_or_insert(now);
+            }
+        }
+
+        // The fence: started, adopted (with the authority an earlier agent process left in
+        // it) or found gone.
+        let adopted = self.guards.observe(&self.clock).await;
+        if !self.st.renewed_once
+            && self.st.lease_valid_until.is_none()
+            && let Some(v) = adopted
+        {
+            info!(
+                lease_left_ms = v.since(self.clock.now()).0,
+                "adopted the running fence and the lease validity it holds"
+            );
+            self.st.lease_valid_until = Some(v);
+        }
+
+        let pg = self.pg.status().await;
+        self.st.postmaster_pid = pg.details.postmaster_pid;
+        let now = self.clock.now();
+        match &pg.state {
+            PgState::Stopped(_) | PgState::Starting => {
+                self.st.pg_down_since.get_or_insert(now);
+            }
+            _ => self.st.pg_down_since = None,
+        }
+        match &pg.state {
+            PgState::Running(r) if r.role == ha::PgRole::Replica && !r.streaming => {
+                self.st.not_streaming_since.get_or_insert(now);
+            }
+            _ => self.st.not_streaming_since = None,
+        }
+
+        // The leader race needs the others' own word on their state.
+        let peers = match &cluster {
+            Some(c) if c.leader.is_none() && matches!(pg.state, PgState::Running(_)) => {
+                self.peers.probe(c, &self.cfg.name).await
+            }
+            _ => Vec::new(),
+        };
+
+        let obs = self.observation(cluster.as_deref(), pg.state.clone(), peers);
+        let decision = ha::decide(&obs, &self.st.ha);
+        let leader = cluster
+            .as_ref()
+            .and_then(|c| c.leader_name().map(str::to_string));
+        let lease_left_ms = self.st.lease_valid_until.map(|u| u.since(obs.now).0);
+        info!(
+            cycle = self.st.cycle,
+            role = %pg.state.role(),
+            leader = ?leader,
+            lease_left_ms = ?lease_left_ms,
+            reason = %decision.reason,
+            "ha cycle"
+        );
+
+        let outcome = self.execute(&decision, &obs).await;
+        self.answer_request(&decision);
+        let holds_key = leader.as_deref() == Some(self.cfg.name.as_str()) && !outcome.released;
+        self.keep_member_lease(cluster.is_some(), holds_key, outcome.renewed)
+            .await;
+
+        let pg_now = if outcome.pg_changed {
+            self.pg.status().await
+        } else {
+            pg
+        };
+        // Exempt as in the core: maintenance mode, and our own bootstrap.
+        self.st.guarding = !self.st.ha.pause
+            && !self.st.bootstrapping
+            && (pg_now.state.role() == ha::PgRole::Primary
+                || self.jobs.running().is_some_and(|j| j.primary)
+                || (pg_now.state == PgState::Unknown
+                    && matches!(
+                        self.guards.fence(),
+                        ha::FenceState::Ready { armed: Some(_) }
+                    )));
+        let leader_now = ((holds_key || outcome.renewed) && !outcome.released)
+            || (self.failsafe_active() && pg_now.state.role() == ha::PgRole::Primary);
+        self.publish(&pg_now, &decision, cluster.is_some(), leader_now)
+            .await;
+        (decision, outcome.rerun)
+    }
+
+    /// The cluster from etcd within the budget; the watch cache (no request) when the budget
+    /// is spent.
+    async fn observe_dcs(&mut self) -> Option<Arc<Cluster>> {
+        let budget = self.etcd_budget();
+        if budget.is_zero() {
+            return self.dcs.cached_cluster().map(Arc::new);
+        }
+        match tokio::time::timeout(budget, self.dcs.cluster()).await {
+            Ok(Ok(c)) => Some(Arc::new(c)),
+            Ok(Err(e)) => {
+                warn!("cannot read the cluster from etcd: {e}");
+                None
+            }
+            Err(_) => {
+                warn!(
+                    budget_ms = budget.as_millis(),
+                    "reading the cluster from etcd did not finish in time"
+                );
+                None
+            }
+        }
+    }
+
+    /// Everything the core decides on.
+    fn observation(
+        &self,
+        cluster: Option<&Cluster>,
+        pg: PgState,
+        peers: Vec<ha::PeerStatus>,
+    ) -> Observation {
+        let now = self.clock.now();
+        let ttl = Duration::from_millis(self.st.ha.ttl.0);
+        Observation {
+            me: self.me.clone(),
+            now,
+            wall_ms: wall_ms(),
+            dcs: match cluster {
+                Some(c) => DcsView::Reachable(c.view()),
+                None => DcsView::Unreachable {
+                    since: self.st.dcs_down_since.unwrap_or(now),
+                },
+            },
+            pg,
+            lease_valid_until: self.st.lease_valid_until,
+            job: self.jobs.running(),
+            last_job: self.st.last_job,
+            pg_down_since: self.st.pg_down_since,
+            not_streaming_since: self.st.not_streaming_since,
+            peers,
+            bootstrapping: self.st.bootstrapping,
+            following: self.st.following.clone(),
+            request: self.st.request.as_ref().and_then(|r| match r.what {
+                ApiWhat::Restart => Some(LocalRequest::Restart),
+                ApiWhat::Reinitialize => Some(LocalRequest::Reinitialize),
+                ApiWhat::Reload => None,
+            }),
+            fence: self.guards.fence(),
+            watchdog: self.guards.watchdog(),
+            failsafe_valid_until: self.st.failsafe_valid_until,
+            failsafe_leader: self.failsafe.leader_within(ttl).map(MemberName::new),
+        }
+    }
+
+    /// Our lease also carries our member record; the leader's renewal already kept it. A
+    /// non-leader renews at most once per loop_wait, however often it cycles (one request
+    /// per agent per loop_wait keeps an idle cluster cheap for etcd).
+    async fn keep_member_lease(&mut self, dcs_up: bool, holds_key: bool, renewed: bool) {
+        let now = self.clock.now();
+        let due = self
+            .st
+            .member_lease_renewed_at
+            .is_none_or(|at| now.since(at) >= self.st.ha.loop_wait);
+        if renewed {
+            self.st.member_lease_renewed_at = Some(now);
+            return;
+        }
+        if !dcs_up || holds_key || !due {
+            return;
+        }
+        match tokio::time::timeout(self.etcd_budget(), self.dcs.keepalive()).await {
+            Ok(Ok(CasOutcome::Applied)) => {
+                self.st.member_lease_renewed_at = Some(now);
+            }
+            Ok(Ok(CasOutcome::Lost)) => {
+                // A new lease: our member key vanished with the old one.
+                self.st.published_member = None;
+                self.st.member_lease_renewed_at = Some(now);
+            }
+            Ok(Err(e)) => warn!("lease keepalive failed: {e}"),
+            Err(_) => warn!("lease keepalive timed out"),
+        }
+    }
+}
