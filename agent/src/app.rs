@@ -17,7 +17,7 @@ use crate::api;
 use crate::config::{Config, Warning};
 use crate::dcs::Keys;
 use crate::dcs::etcd::EtcdDcs;
-use crate::peers::PeerClient;
+use crate::peers::{PeerClient, PeerTls};
 use crate::pg::local::LocalPostgres;
 use crate::runtime::{Exit, NodeSnapshot, Runtime};
 
@@ -62,26 +62,24 @@ pub async fn run(cfg: Config, warnings: Vec<Warning>) -> anyhow::Result<Exit> {
     let op_timeout = Duration::from_millis((ha.retry_timeout.0 / 2).clamp(1000, 5000));
     let keys = Keys::new(&cfg.namespace, &cfg.scope);
     let tls = match &cfg.restapi.certfile {
-        Some(cert) => {
-            let key = cfg.restapi.keyfile.clone().unwrap_or_else(|| cert.clone());
-            Some(api::load_tls(cert, &key).await.with_context(|| {
-                format!(
-                    "cannot load restapi.certfile {} / keyfile {}",
-                    cert.display(),
-                    key.display()
-                )
-            })?)
-        }
+        Some(_) => Some(api::tls::server_config(&cfg.restapi).map_err(|e| anyhow::anyhow!(e))?),
         None => None,
     };
+    let access = Arc::new(api::access::Access {
+        allowlist: api::access::resolve_allowlist(&cfg.restapi.allowlist).await,
+        include_members: cfg.restapi.allowlist_include_members,
+        client_cert: cfg.restapi.certfile.is_some()
+            && cfg.restapi.verify_client != crate::config::VerifyClient::None,
+        auth: cfg.restapi.authentication.clone(),
+    });
     let dcs = EtcdDcs::connect(&cfg.etcd, keys, &cfg.name, ha.ttl.0 / 1000, op_timeout)
         .await
         .context("cannot set up the etcd client")?;
     dcs.start_watch();
     let dcs = Arc::new(dcs);
     let pg = LocalPostgres::new(cfg.pg_settings(&dynamic));
-    let peers =
-        PeerClient::new(Duration::from_millis(1500)).context("cannot build the HTTP client")?;
+    let peers = PeerClient::with_tls(Duration::from_millis(1500), &PeerTls::from_config(&cfg))
+        .context("cannot build the HTTP client for the other members' REST APIs")?;
 
     let initial = NodeSnapshot::initial(&cfg.name, &cfg.scope, ha, dynamic);
     let (snap_tx, snap_rx) = watch::channel(initial);
@@ -96,7 +94,7 @@ pub async fn run(cfg: Config, warnings: Vec<Warning>) -> anyhow::Result<Exit> {
         snapshot: snap_rx,
         dcs: dcs.clone(),
         requests: req_tx.clone(),
-        auth: cfg.restapi.authentication.clone(),
+        access,
         failsafe: failsafe.clone(),
     });
     let api_stop = api_cancel.clone();

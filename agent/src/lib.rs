@@ -18,7 +18,10 @@ pub mod clock;
 pub mod config;
 pub mod dcs;
 pub mod fence;
+#[cfg(test)]
+mod fuzz;
 pub mod ha;
+pub mod keyfile;
 pub mod logging;
 pub mod peers;
 pub mod pg;

@@ -41,18 +41,115 @@ struct Xlog {
     replayed_location: Option<u64>,
 }
 
+/// How the agent's requests to other members' HTTPS APIs authenticate, from the agent's own
+/// configuration as Patroni reads it: a client certificate from `ctl.certfile`/`keyfile`
+/// (needed when the others run `verify_client: required`), and the servers' CA from
+/// `ctl.cacert` or `restapi.cafile`. With a CA, the chain is checked but not the host name;
+/// without one, no check (Patroni's agent calls its peers with `insecure` set).
+#[derive(Debug, Clone, Default)]
+pub struct PeerTls {
+    /// Client certificate and key (PEM files).
+    pub identity: Option<(std::path::PathBuf, std::path::PathBuf)>,
+    /// Passphrase of an encrypted key.
+    pub key_password: Option<crate::keyfile::Secret>,
+    /// CA bundle the peers' certificates must chain to.
+    pub ca: Option<std::path::PathBuf>,
+}
+
+impl PeerTls {
+    /// From the agent's configuration.
+    pub fn from_config(cfg: &crate::config::Config) -> PeerTls {
+        PeerTls {
+            identity: cfg.ctl.certfile.clone().map(|c| {
+                let k = cfg.ctl.keyfile.clone().unwrap_or_else(|| c.clone());
+                (c, k)
+            }),
+            key_password: cfg.ctl.keyfile_password.clone(),
+            ca: cfg
+                .ctl
+                .cacert
+                .clone()
+                .or_else(|| cfg.restapi.cafile.clone()),
+        }
+    }
+}
+
+/// Why the client could not be built.
+#[derive(Debug, thiserror::Error)]
+pub enum PeerClientError {
+    /// A certificate or key file cannot be read or parsed.
+    #[error("{what} {path}: {detail}")]
+    File {
+        /// Which setting.
+        what: &'static str,
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// reqwest refused the configuration.
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+}
+
 impl PeerClient {
-    /// A client whose requests give up after `timeout`.
-    pub fn new(timeout: Duration) -> Result<PeerClient, reqwest::Error> {
+    /// A client whose requests give up after `timeout` (no client certificate).
+    pub fn new(timeout: Duration) -> Result<PeerClient, PeerClientError> {
+        PeerClient::with_tls(timeout, &PeerTls::default())
+    }
+
+    /// A client whose requests give up after `timeout`, with `tls` for HTTPS peers.
+    pub fn with_tls(timeout: Duration, tls: &PeerTls) -> Result<PeerClient, PeerClientError> {
         // reqwest is built without a default TLS provider; ring serves every TLS user here.
         let _ = rustls::crypto::ring::default_provider().install_default();
-        let http = reqwest::Client::builder()
+        let read = |what: &'static str, path: &std::path::Path| {
+            std::fs::read(path).map_err(|e| PeerClientError::File {
+                what,
+                path: path.to_owned(),
+                detail: e.to_string(),
+            })
+        };
+        let mut b = reqwest::Client::builder()
             .no_proxy()
             .timeout(timeout)
             .connect_timeout(timeout)
-            .pool_idle_timeout(Duration::from_secs(30))
-            .build()?;
-        Ok(PeerClient { http })
+            .pool_idle_timeout(Duration::from_secs(30));
+        if let Some((cert, key)) = &tls.identity {
+            let mut pem = read("ctl.certfile", cert)?;
+            pem.push(b'\n');
+            pem.extend(
+                crate::keyfile::load_pem("ctl.keyfile", key, tls.key_password.as_ref()).map_err(
+                    |detail| PeerClientError::File {
+                        what: "ctl.keyfile",
+                        path: key.clone(),
+                        detail,
+                    },
+                )?,
+            );
+            let id = reqwest::Identity::from_pem(&pem).map_err(|e| PeerClientError::File {
+                what: "ctl.certfile/keyfile",
+                path: cert.clone(),
+                detail: e.to_string(),
+            })?;
+            b = b.identity(id);
+        }
+        match &tls.ca {
+            Some(ca) => {
+                let pem = read("ctl.cacert", ca)?;
+                let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+                    PeerClientError::File {
+                        what: "ctl.cacert",
+                        path: ca.clone(),
+                        detail: e.to_string(),
+                    }
+                })?;
+                b = b
+                    .tls_certs_only(certs)
+                    .danger_accept_invalid_hostnames(true);
+            }
+            None => b = b.danger_accept_invalid_certs(true),
+        }
+        Ok(PeerClient { http: b.build()? })
     }
 
     /// The HTTP client (no proxies, bounded timeouts), for other member-to-member calls.

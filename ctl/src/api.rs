@@ -66,17 +66,40 @@ impl Api {
             .no_proxy()
             .connect_timeout(Duration::from_secs(3))
             .user_agent(concat!("hactl/", env!("CARGO_PKG_VERSION")));
-        if settings.insecure {
-            b = b.danger_accept_invalid_certs(true);
+        if let Some((cert, key)) = &settings.api_identity {
+            let mut pem = std::fs::read(cert)
+                .with_context(|| format!("reading ctl.certfile {}", cert.display()))?;
+            pem.push(b'\n');
+            pem.extend(
+                ha_agent::keyfile::load_pem("ctl.keyfile", key, settings.api_key_password.as_ref())
+                    .map_err(|e| anyhow::anyhow!(e))?,
+            );
+            b = b.identity(reqwest::Identity::from_pem(&pem).with_context(|| {
+                format!(
+                    "ctl.certfile {} / ctl.keyfile {}: not a PEM certificate and key",
+                    cert.display(),
+                    key.display()
+                )
+            })?);
         }
-        if let Some(ca) = &settings.api_cacert {
-            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-            for cert in reqwest::Certificate::from_pem_bundle(&pem)
-                .with_context(|| format!("{}: not a PEM certificate bundle", ca.display()))?
-            {
-                b = b.add_root_certificate(cert);
+        let roots = match &settings.api_cacert {
+            Some(ca) => {
+                let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+                reqwest::Certificate::from_pem_bundle(&pem)
+                    .with_context(|| format!("{}: not a PEM certificate bundle", ca.display()))?
             }
-        }
+            None => Vec::new(),
+        };
+        // patronictl's rules: with a client certificate, `insecure` only skips the host name
+        // check (the chain is still checked against the CA); without one it skips the whole
+        // verification.
+        b = match (settings.api_identity.is_some(), settings.insecure) {
+            (true, true) if !roots.is_empty() => b
+                .tls_certs_only(roots)
+                .danger_accept_invalid_hostnames(true),
+            (_, true) => b.danger_accept_invalid_certs(true),
+            (_, false) => roots.into_iter().fold(b, |b, c| b.add_root_certificate(c)),
+        };
         Ok(Api {
             client: b.build().context("building the HTTP client")?,
             auth: settings.api_auth.clone(),

@@ -47,8 +47,14 @@ pub struct Settings {
     pub api_auth: Option<(String, String)>,
     /// CA bundle for an https REST API (`ctl.cacert` or `restapi.cafile`).
     pub api_cacert: Option<PathBuf>,
-    /// Skip certificate verification of the REST API.
+    /// Skip certificate verification of the REST API (with a client certificate: the chain
+    /// is still checked, only the host name is not, as patronictl does).
     pub insecure: bool,
+    /// Client certificate and key for the REST API (`ctl.certfile`, `ctl.keyfile`), for an
+    /// API running `verify_client: optional|required`.
+    pub api_identity: Option<(PathBuf, PathBuf)>,
+    /// `ctl.keyfile_password`: passphrase of an encrypted `ctl.keyfile`.
+    pub api_key_password: Option<ha_agent::keyfile::Secret>,
 }
 
 impl Settings {
@@ -90,6 +96,8 @@ pub fn resolve(src: &Source) -> anyhow::Result<Settings> {
             api_auth: None,
             api_cacert: None,
             insecure: false,
+            api_identity: None,
+            api_key_password: None,
         },
         (None, None) => {
             return Err(usage(
@@ -139,8 +147,29 @@ fn from_file(path: &Path, have_dcs_url: bool) -> anyhow::Result<Settings> {
         .map(PathBuf::from);
     let insecure = ctl
         .and_then(|c| c.get("insecure"))
-        .and_then(Value::as_bool)
+        .and_then(|v| match v {
+            Value::Bool(b) => Some(*b),
+            Value::String(s) => Some(matches!(
+                s.to_ascii_lowercase().as_str(),
+                "on" | "true" | "yes" | "1"
+            )),
+            _ => None,
+        })
         .unwrap_or(false);
+    let ctl_file = |k: &str| {
+        ctl.and_then(|c| c.get(k))
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(PathBuf::from)
+    };
+    let api_key_password = ctl
+        .and_then(|c| c.get("keyfile_password"))
+        .and_then(scalar_string)
+        .map(ha_agent::keyfile::Secret::new);
+    let api_identity = ctl_file("certfile").map(|c| {
+        let k = ctl_file("keyfile").unwrap_or_else(|| c.clone());
+        (c, k)
+    });
     match Config::load(path) {
         Ok((cfg, _warnings)) => Ok(Settings {
             scope: Some(cfg.scope.clone()),
@@ -154,6 +183,8 @@ fn from_file(path: &Path, have_dcs_url: bool) -> anyhow::Result<Settings> {
             }),
             api_cacert,
             insecure,
+            api_identity,
+            api_key_password,
         }),
         Err(agent_err) => {
             let etcd = match tree.get("etcd3") {
@@ -183,6 +214,8 @@ fn from_file(path: &Path, have_dcs_url: bool) -> anyhow::Result<Settings> {
                 api_auth,
                 api_cacert,
                 insecure,
+                api_identity,
+                api_key_password,
             })
         }
     }
@@ -275,6 +308,10 @@ fn etcd3(e: &Value) -> Result<EtcdSettings, String> {
         cacert: file("cacert"),
         cert: file("cert"),
         key: file("key"),
+        key_password: e
+            .get("key_password")
+            .and_then(scalar_string)
+            .map(ha_agent::keyfile::Secret::new),
     })
 }
 

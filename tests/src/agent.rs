@@ -33,12 +33,43 @@ pub struct ClusterSettings {
     pub agent_bin: Option<PathBuf>,
     /// `RUST_LOG` for the agents (default `HA_AGENT_LOG`, else `info,ha_agent=debug`).
     pub agent_log: Option<String>,
+    /// Extra YAML (TLS, allowlists, ...) for the security tests.
+    pub extra: ExtraYaml,
     /// More `bootstrap.dcs` settings, as YAML lines indented by four spaces
     /// (e.g. `"    failsafe_mode: true\n"`).
     pub extra_dcs: String,
     /// More top-level sections, as YAML (e.g. `"watchdog:\n  mode: required\n"`); a
     /// `{dir}` in it is replaced by the member's directory.
     pub extra_yaml: String,
+}
+
+/// Lines added to sections of every member's YAML, each `key: value` (nested values indented
+/// relative to the section).
+#[derive(Debug, Clone, Default)]
+pub struct ExtraYaml {
+    /// Under `restapi:`.
+    pub restapi: Vec<String>,
+    /// A `ctl:` section.
+    pub ctl: Vec<String>,
+    /// Under `etcd3:` (besides `hosts`).
+    pub etcd3: Vec<String>,
+    /// Under `postgresql.authentication.replication:`.
+    pub replication: Vec<String>,
+    /// Under `postgresql.authentication.superuser:`.
+    pub superuser: Vec<String>,
+    /// Under `postgresql.authentication.rewind:`.
+    pub rewind: Vec<String>,
+    /// Under `postgresql.parameters:` (local parameters).
+    pub parameters: Vec<String>,
+    /// `bootstrap.pg_hba` instead of the default (trust locally, md5 on 127.0.0.1).
+    pub pg_hba: Option<Vec<String>>,
+}
+
+fn indent(lines: &[String], n: usize) -> String {
+    lines
+        .iter()
+        .map(|l| format!("{}{l}\n", " ".repeat(n)))
+        .collect()
 }
 
 impl Default for ClusterSettings {
@@ -54,6 +85,7 @@ impl Default for ClusterSettings {
             fsync: false,
             agent_bin: None,
             agent_log: None,
+            extra: ExtraYaml::default(),
             extra_dcs: String::new(),
             extra_yaml: String::new(),
         }
@@ -140,6 +172,23 @@ impl AgentProc {
             .iter()
             .map(|(k, v)| format!("  {k}: {v}\n"))
             .collect();
+        let x = &c.extra;
+        let ctl = if x.ctl.is_empty() {
+            String::new()
+        } else {
+            format!("ctl:\n{}", indent(&x.ctl, 2))
+        };
+        let pg_hba = x.pg_hba.clone().unwrap_or_else(|| {
+            vec![
+                "local all all trust".into(),
+                "host all all 127.0.0.1/32 md5".into(),
+                "host replication replicator 127.0.0.1/32 md5".into(),
+            ]
+        });
+        let pg_hba = indent(
+            &pg_hba.iter().map(|l| format!("- {l}")).collect::<Vec<_>>(),
+            4,
+        );
         format!(
             r#"scope: {scope}
 namespace: /service/
@@ -147,9 +196,9 @@ name: {name}
 restapi:
   listen: 127.0.0.1:{api}
   connect_address: 127.0.0.1:{api}
-{auth}etcd3:
+{auth}{restapi_extra}{ctl}etcd3:
   hosts: {etcd}
-bootstrap:
+{etcd3_extra}bootstrap:
   dcs:
     ttl: {ttl}
     loop_wait: {loop_wait}
@@ -168,10 +217,7 @@ bootstrap:
     - encoding: UTF8
     - data-checksums
   pg_hba:
-    - local all all trust
-    - host all all 127.0.0.1/32 md5
-    - host replication replicator 127.0.0.1/32 md5
-postgresql:
+{pg_hba}postgresql:
   listen: 127.0.0.1:{pg}
   connect_address: 127.0.0.1:{pg}
   data_dir: {data}
@@ -181,17 +227,17 @@ postgresql:
     superuser:
       username: postgres
       password: su-pass
-    replication:
+{superuser_extra}    replication:
       username: replicator
       password: rep-pass
-    rewind:
+{replication_extra}    rewind:
       username: rewind_user
       password: rewind-pass
-  parameters:
+{rewind_extra}  parameters:
     unix_socket_directories: {dir}
     shared_buffers: 16MB
     fsync: {fsync}
-tags:
+{parameters_extra}tags:
   clonefrom: false
 {tags}{extra_yaml}"#,
             extra_dcs = c.extra_dcs,
@@ -212,6 +258,12 @@ tags:
             bin = pg_bindir().display(),
             dir = self.dir.display(),
             fsync = if c.fsync { "on" } else { "off" },
+            restapi_extra = indent(&x.restapi, 2),
+            etcd3_extra = indent(&x.etcd3, 2),
+            replication_extra = indent(&x.replication, 6),
+            superuser_extra = indent(&x.superuser, 6),
+            rewind_extra = indent(&x.rewind, 6),
+            parameters_extra = indent(&x.parameters, 4),
         )
     }
 
@@ -228,7 +280,10 @@ tags:
             .expect("open agent log");
         let log2 = log.try_clone().expect("clone log fd");
         let mut cmd = Command::new(workspace_bin("ha-agent"));
+        // The unprivileged user's own home: libpq looks for ~/.postgresql/postgresql.crt when
+        // it negotiates TLS, and fails on root's unreadable home inherited from the test.
         cmd.arg(&path)
+            .env("HOME", &self.dir)
             .env(
                 "RUST_LOG",
                 std::env::var("HA_AGENT_LOG").unwrap_or_else(|_| "info,ha_agent=debug".into()),

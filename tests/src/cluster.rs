@@ -28,6 +28,11 @@ pub struct Opts {
     pub haproxy_patroni_checks: bool,
     /// Extra tags: (member index from 0, key, YAML value).
     pub tags: Vec<(usize, String, String)>,
+    /// etcd over HTTPS with client certificates (the agents' `etcd3` TLS lines go into
+    /// `settings.extra.etcd3`).
+    pub etcd_tls: Option<crate::etcd::EtcdTls>,
+    /// etcd's own authentication: (root password, user, password) for the cluster prefix.
+    pub etcd_auth: Option<(String, String, String)>,
     /// Called for each member (index from 0, its directory) before the agents start, e.g. to
     /// put a file there.
     pub before_start: Option<fn(usize, &std::path::Path)>,
@@ -44,6 +49,8 @@ impl Default for Opts {
             haproxy: false,
             haproxy_patroni_checks: false,
             tags: Vec::new(),
+            etcd_tls: None,
+            etcd_auth: None,
             before_start: None,
             start_only: None,
         }
@@ -78,8 +85,17 @@ impl TestCluster {
         }
         let run_as = RunAs::unprivileged();
         let dir = user_tempdir(&run_as, "hapg-it-");
-        let etcd = EtcdProc::start(&log_dir).await;
-        let etcd_addr = etcd.endpoint().trim_start_matches("http://").to_string();
+        let mut etcd = EtcdProc::start_with(&log_dir, opts.etcd_tls.clone()).await;
+        if let Some((root, user, pw)) = &opts.etcd_auth {
+            etcd.enable_auth(
+                root,
+                user,
+                pw,
+                &format!("/service/{}/", opts.settings.scope),
+            )
+            .await;
+        }
+        let etcd_addr = etcd.host_port();
         let mut proxies = Vec::new();
         let mut nodes = Vec::new();
         for i in 0..opts.nodes {
@@ -124,9 +140,7 @@ impl TestCluster {
             ];
             HaproxyProc::start_with(&m, &log_dir, opts.haproxy_patroni_checks)
         });
-        let etcd_client = etcd_client::Client::connect([etcd.endpoint()], None)
-            .await
-            .expect("test etcd client");
+        let etcd_client = etcd.client().await;
         TestCluster {
             settings: opts.settings,
             etcd,

@@ -22,6 +22,7 @@ use nix::unistd::Pid;
 use tempfile::TempDir;
 use tokio::process::{Child, Command};
 
+use crate::pki::CertFiles;
 use crate::procs::free_port;
 pub use crate::procs::{log_dir as test_log_dir, scaled};
 
@@ -36,6 +37,23 @@ pub struct EtcdProc {
     client_port: u16,
     peer_port: u16,
     child: Option<Child>,
+    tls: Option<EtcdTls>,
+    root_password: Option<String>,
+}
+
+/// TLS for the client port: etcd's certificate, the CA it checks client certificates with
+/// (`--client-cert-auth`), and the certificate the harness itself connects with.
+#[derive(Debug, Clone)]
+pub struct EtcdTls {
+    /// CA of server and client certificates.
+    pub ca: PathBuf,
+    /// etcd's certificate (for 127.0.0.1 and localhost).
+    pub server: CertFiles,
+    /// The harness's client certificate.
+    pub client: CertFiles,
+    /// `--auth-token-ttl` in seconds (etcd's default is 300): a short one makes every client
+    /// renew its token during a test.
+    pub auth_token_ttl: Option<u32>,
 }
 
 fn etcd_bin() -> PathBuf {
@@ -60,18 +78,29 @@ fn etcd_bin() -> PathBuf {
         })
 }
 
-fn http_client() -> reqwest::Client {
+fn http_client(tls: Option<&EtcdTls>) -> reqwest::Client {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    reqwest::Client::builder()
+    let mut b = reqwest::Client::builder()
         .no_proxy()
-        .timeout(Duration::from_secs(2))
-        .build()
-        .unwrap_or_else(|e| panic!("reqwest client: {e}"))
+        .timeout(Duration::from_secs(2));
+    if let Some(t) = tls {
+        let ca = std::fs::read(&t.ca).expect("read ca");
+        b = b
+            .add_root_certificate(reqwest::Certificate::from_pem(&ca).expect("ca pem"))
+            .identity(reqwest::Identity::from_pem(&t.client.identity_pem()).expect("identity"));
+    }
+    b.build().unwrap_or_else(|e| panic!("reqwest client: {e}"))
 }
 
 impl EtcdProc {
     /// Starts etcd with its log at `<log_dir>/etcd.log` and waits until it answers `/health`.
     pub async fn start(log_dir: &Path) -> EtcdProc {
+        EtcdProc::start_with(log_dir, None).await
+    }
+
+    /// Starts etcd serving HTTPS on its client port and requiring client certificates signed
+    /// by `tls.ca` (`--client-cert-auth`).
+    pub async fn start_with(log_dir: &Path, tls: Option<EtcdTls>) -> EtcdProc {
         let bin = etcd_bin();
         std::fs::create_dir_all(log_dir)
             .unwrap_or_else(|e| panic!("create {}: {e}", log_dir.display()));
@@ -97,6 +126,8 @@ impl EtcdProc {
             client_port: 0,
             peer_port: 0,
             child: None,
+            tls,
+            root_password: None,
         };
         for attempt in 1..=START_ATTEMPTS {
             p.client_port = free_port();
@@ -129,13 +160,23 @@ impl EtcdProc {
     /// Spawns etcd on the current ports and waits for `/health`; false if it exited or did not
     /// answer in time (the child is then killed).
     async fn spawn_and_wait(&mut self) -> bool {
-        let client = format!("http://127.0.0.1:{}", self.client_port);
+        let client = self.endpoint();
         let peer = format!("http://127.0.0.1:{}", self.peer_port);
         let log = self.log_file();
         let err = log
             .try_clone()
             .unwrap_or_else(|e| panic!("clone log file handle: {e}"));
-        let child = Command::new(&self.bin)
+        let mut cmd = Command::new(&self.bin);
+        if let Some(t) = &self.tls {
+            cmd.arg(format!("--cert-file={}", t.server.cert.display()))
+                .arg(format!("--key-file={}", t.server.key.display()))
+                .arg(format!("--trusted-ca-file={}", t.ca.display()))
+                .arg("--client-cert-auth");
+            if let Some(ttl) = t.auth_token_ttl {
+                cmd.arg(format!("--auth-token-ttl={ttl}"));
+            }
+        }
+        let child = cmd
             .arg("--name=test")
             .arg(format!("--data-dir={}", self.data_dir().display()))
             .arg(format!("--listen-client-urls={client}"))
@@ -153,7 +194,7 @@ impl EtcdProc {
             .spawn()
             .unwrap_or_else(|e| panic!("spawn {}: {e}", self.bin.display()));
         self.child = Some(child);
-        let http = http_client();
+        let http = http_client(self.tls.as_ref());
         let deadline = tokio::time::Instant::now() + scaled(Duration::from_secs(20));
         loop {
             if let Some(c) = self.child.as_mut()
@@ -176,9 +217,83 @@ impl EtcdProc {
         }
     }
 
-    /// The client URL, `http://127.0.0.1:<port>`.
+    /// The client URL, `http(s)://127.0.0.1:<port>`.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// `127.0.0.1:<port>`, as an agent's `etcd3.hosts` names it.
+    pub fn host_port(&self) -> String {
+        format!("127.0.0.1:{}", self.client_port)
+    }
+
+    /// The TLS settings, when etcd serves HTTPS.
+    pub fn tls(&self) -> Option<&EtcdTls> {
+        self.tls.as_ref()
+    }
+
+    /// Options for an `etcd_client` of the harness: TLS with the harness's certificate, and
+    /// the root user once auth is enabled.
+    pub fn client_options(&self) -> Option<etcd_client::ConnectOptions> {
+        let mut o = etcd_client::ConnectOptions::new();
+        let mut any = false;
+        if let Some(t) = &self.tls {
+            let read =
+                |p: &Path| std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            o = o.with_tls(
+                etcd_client::TlsOptions::new()
+                    .ca_certificate(etcd_client::Certificate::from_pem(read(&t.ca)))
+                    .identity(etcd_client::Identity::from_pem(
+                        read(&t.client.cert),
+                        read(&t.client.key),
+                    ))
+                    .domain_name("localhost"),
+            );
+            any = true;
+        }
+        if let Some(pw) = &self.root_password {
+            o = o
+                .with_user("root", pw.clone())
+                .with_auto_token_refresh(true);
+            any = true;
+        }
+        any.then_some(o)
+    }
+
+    /// A client of the harness (see [`EtcdProc::client_options`]).
+    pub async fn client(&self) -> etcd_client::Client {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        etcd_client::Client::connect([self.endpoint()], self.client_options())
+            .await
+            .unwrap_or_else(|e| panic!("etcd client for {}: {e}", self.endpoint()))
+    }
+
+    /// Turns on etcd's own authentication: user `root` (role root) with `root_password`, and
+    /// user `user`/`password` with a role that may read and write everything under `prefix`.
+    /// From then on every request needs a user (a token, or with `--client-cert-auth` the
+    /// certificate's common name).
+    pub async fn enable_auth(
+        &mut self,
+        root_password: &str,
+        user: &str,
+        password: &str,
+        prefix: &str,
+    ) {
+        use etcd_client::Permission;
+        let mut c = self.client().await;
+        c.user_add("root", root_password, None)
+            .await
+            .expect("add root");
+        c.user_grant_role("root", "root").await.expect("grant root");
+        c.role_add(user).await.expect("add role");
+        c.role_grant_permission(user, Permission::read_write(prefix).with_prefix())
+            .await
+            .expect("grant permission");
+        c.user_add(user, password, None).await.expect("add user");
+        c.user_grant_role(user, user).await.expect("grant role");
+        c.auth_enable().await.expect("auth enable");
+        self.root_password = Some(root_password.to_string());
     }
 
     /// The log file.
@@ -230,7 +345,7 @@ impl EtcdProc {
     /// etcd's Prometheus metrics (served on the client URL at `/metrics`).
     pub async fn metrics_text(&self) -> String {
         let url = format!("{}/metrics", self.endpoint());
-        let resp = http_client()
+        let resp = http_client(self.tls.as_ref())
             .get(&url)
             .send()
             .await

@@ -14,6 +14,7 @@ pub mod direct;
 pub mod etcd;
 pub mod haproxy;
 pub mod pg;
+pub mod pki;
 pub mod procs;
 pub mod proxy;
 pub mod writer;

@@ -339,14 +339,17 @@ pub fn settings(home: &Path, name: &str, port: u16) -> PgSettings {
         superuser: Credentials {
             username: "postgres".into(),
             password: Some(SUPERUSER_PASSWORD.into()),
+            ..Default::default()
         },
         replication: Credentials {
             username: "replicator".into(),
             password: Some("rep:pass".into()),
+            ..Default::default()
         },
         rewind: Some(Credentials {
             username: "rewinder".into(),
             password: Some("rewind-pass".into()),
+            ..Default::default()
         }),
         parameters: BTreeMap::from([
             (

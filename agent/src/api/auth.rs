@@ -1,11 +1,8 @@
-//! `restapi.authentication`: HTTP basic auth on every mutating request (POST, PUT, PATCH,
-//! DELETE), as Patroni's `check_access`. Read-only requests stay open so health checks and
-//! monitoring need no credentials.
+//! `restapi.authentication`: checking HTTP basic auth credentials (in constant time). The
+//! access middleware (`access.rs`) asks for them on mutating requests only, as Patroni's
+//! `check_access`, so health checks and monitoring need no credentials.
 
-use axum::extract::Request;
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse, Response};
+use axum::http::HeaderValue;
 use base64::Engine;
 
 use crate::pg::Credentials;
@@ -42,31 +39,6 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Middleware: 401 for a mutating request without the configured credentials.
-pub async fn require(creds: Option<Credentials>, req: Request, next: Next) -> Response {
-    let mutating = matches!(
-        *req.method(),
-        Method::POST | Method::PUT | Method::PATCH | Method::DELETE
-    );
-    if let Some(creds) = &creds
-        && mutating
-        && !authorized(req.headers().get(header::AUTHORIZATION), creds)
-    {
-        let why = if req.headers().contains_key(header::AUTHORIZATION) {
-            "not authenticated: wrong user name or password"
-        } else {
-            "no auth header received: this request needs restapi.authentication credentials"
-        };
-        return (
-            StatusCode::UNAUTHORIZED,
-            [(header::WWW_AUTHENTICATE, "Basic realm=\"hapg\"")],
-            why,
-        )
-            .into_response();
-    }
-    next.run(req).await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -76,6 +48,7 @@ mod tests {
         let c = Credentials {
             username: "admin".into(),
             password: Some("secret".into()),
+            ..Default::default()
         };
         let good = HeaderValue::from_static("Basic YWRtaW46c2VjcmV0");
         let bad = HeaderValue::from_static("Basic YWRtaW46d3Jvbmc=");

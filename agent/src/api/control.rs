@@ -115,17 +115,23 @@ pub(super) async fn restart<D: Dcs>(
     }
 }
 
-/// `15.2` → 150002; `9.6.3` → 90603.
+/// `15.2` → 150002; `9.6.3` → 90603; `None` for anything else, including numbers too large
+/// for a version (the request body is the client's: no overflow).
 fn pg_version_num(s: &str) -> Option<i32> {
     let parts: Vec<i32> = s
         .split('.')
-        .map(|p| p.parse().ok())
+        .map(|p| p.parse().ok().filter(|n: &i32| *n >= 0))
         .collect::<Option<_>>()?;
+    let num = |a: i32, b: i32, c: i32| {
+        a.checked_mul(10000)?
+            .checked_add(b.checked_mul(100)?)?
+            .checked_add(c)
+    };
     match parts.as_slice() {
-        [major] if *major >= 10 => Some(major * 10000),
-        [major, minor] if *major >= 10 => Some(major * 10000 + minor),
-        [a, b] => Some(a * 10000 + b * 100),
-        [a, b, c] => Some(a * 10000 + b * 100 + c),
+        [major] if *major >= 10 => num(*major, 0, 0),
+        [major, minor] if *major >= 10 => num(*major, 0, *minor),
+        [a, b] => num(*a, *b, 0),
+        [a, b, c] => num(*a, *b, *c),
         _ => None,
     }
 }

@@ -4,6 +4,7 @@
 //! etcd or PostgreSQL while the client waits), so a hung database or etcd cannot slow HAProxy.
 //! GET, HEAD and OPTIONS are served on every health endpoint; HEAD and OPTIONS carry no body.
 
+pub mod access;
 pub mod auth;
 pub mod config_edit;
 pub mod control;
@@ -15,6 +16,9 @@ mod request;
 pub mod status;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_access;
+pub mod tls;
 
 use std::sync::Arc;
 
@@ -27,7 +31,6 @@ use axum::routing::{MethodFilter, on, post};
 use tokio::sync::{mpsc, watch};
 
 use crate::dcs::Dcs;
-use crate::pg::Credentials;
 use crate::runtime::{ApiRequest, NodeSnapshot};
 use health::{Health, Query};
 
@@ -39,8 +42,8 @@ pub struct ApiState<D: Dcs> {
     pub dcs: Arc<D>,
     /// Requests for the agent's loop (restart, reinitialize, reload).
     pub requests: mpsc::Sender<ApiRequest>,
-    /// `restapi.authentication`.
-    pub auth: Option<Credentials>,
+    /// Who may call the mutating endpoints (allowlist, client certificate, basic auth).
+    pub access: Arc<access::Access>,
     /// Promises given through `POST /failsafe`, read by the loop.
     pub failsafe: crate::runtime::FailsafeInbox,
 }
@@ -50,7 +53,8 @@ pub fn router<D: Dcs>(state: ApiState<D>) -> Router {
     let methods = MethodFilter::GET
         .or(MethodFilter::HEAD)
         .or(MethodFilter::OPTIONS);
-    let auth = state.auth.clone();
+    let access = state.access.clone();
+    let dcs = state.dcs.clone();
     let mut r = Router::new();
     for path in Health::PATHS {
         r = r.route(path, on(methods, health_handler::<D>));
@@ -79,7 +83,14 @@ pub fn router<D: Dcs>(state: ApiState<D>) -> Router {
         )
         .fallback(not_found)
         .layer(axum::middleware::from_fn(move |req, next| {
-            auth::require(auth.clone(), req, next)
+            let dcs = dcs.clone();
+            let members = move || async move {
+                match dcs.cached_cluster() {
+                    Some(c) => Some(c),
+                    None => dcs.cluster().await.ok(),
+                }
+            };
+            access::check(access.clone(), members, req, next)
         }))
         .with_state(Arc::new(state))
 }
@@ -195,18 +206,24 @@ async fn not_found(uri: Uri) -> Response {
     error_response(StatusCode::NOT_FOUND, format!("no endpoint {}", uri.path()))
 }
 
-/// Serves `router` on `listener` until `shutdown` resolves; HTTPS when `tls` is given.
+/// Serves `router` on `listener` until `shutdown` resolves; HTTPS when `tls` is given. Each
+/// request carries the client's address (`ConnectInfo`) and, over HTTPS, whether it
+/// presented a certificate ([`access::ClientCert`]).
 pub async fn serve(
     listener: tokio::net::TcpListener,
     router: Router,
     tls: Option<axum_server::tls_rustls::RustlsConfig>,
     shutdown: impl std::future::Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
+    use std::net::SocketAddr;
     match tls {
         None => {
-            axum::serve(listener, router)
-                .with_graceful_shutdown(shutdown)
-                .await
+            axum::serve(
+                listener,
+                router.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(shutdown)
+            .await
         }
         Some(tls) => {
             let handle = axum_server::Handle::new();
@@ -216,18 +233,13 @@ pub async fn serve(
                 h.graceful_shutdown(Some(std::time::Duration::from_secs(1)));
             });
             let std_listener = listener.into_std()?;
-            axum_server::from_tcp_rustls(std_listener, tls)?
+            axum_server::from_tcp(std_listener)?
+                .acceptor(tls::CertAcceptor(
+                    axum_server::tls_rustls::RustlsAcceptor::new(tls),
+                ))
                 .handle(handle)
-                .serve(router.into_make_service())
+                .serve(router.into_make_service_with_connect_info::<SocketAddr>())
                 .await
         }
     }
-}
-
-/// Loads `restapi.certfile`/`keyfile` for HTTPS.
-pub async fn load_tls(
-    cert: &std::path::Path,
-    key: &std::path::Path,
-) -> std::io::Result<axum_server::tls_rustls::RustlsConfig> {
-    axum_server::tls_rustls::RustlsConfig::from_pem_file(cert, key).await
 }

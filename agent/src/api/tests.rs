@@ -6,17 +6,66 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, watch};
 
-use super::{ApiState, load_tls, router, serve};
+use super::access::Access;
+use super::{ApiState, router, serve};
 use crate::config::DynamicConfig;
+use crate::config::VerifyClient;
 use crate::dcs::Keys;
 use crate::dcs::memory::{MemoryDcs, MemoryStore};
 use crate::ha::HaConfig;
 use crate::pg::Credentials;
 use crate::runtime::NodeSnapshot;
 
+/// What the API under test runs with.
+#[derive(Default)]
+pub(super) struct Setup {
+    /// `restapi` TLS settings (certfile set means HTTPS).
+    pub restapi: Option<crate::config::RestApiConfig>,
+    /// Access rules (basic auth admin/secret when `None`).
+    pub access: Option<Access>,
+}
+
+/// A `restapi` section with only the TLS fields filled in.
+pub(super) fn tls_restapi(
+    cert: &std::path::Path,
+    key: &std::path::Path,
+    ca: Option<&std::path::Path>,
+    verify: VerifyClient,
+) -> crate::config::RestApiConfig {
+    crate::config::RestApiConfig {
+        listen: "127.0.0.1:0".parse().expect("addr"),
+        connect_address: "127.0.0.1:0".into(),
+        authentication: None,
+        certfile: Some(cert.to_owned()),
+        keyfile: Some(key.to_owned()),
+        keyfile_password: None,
+        cafile: ca.map(ToOwned::to_owned),
+        verify_client: verify,
+        allowlist: Vec::new(),
+        allowlist_include_members: false,
+    }
+}
+
 async fn start(tls: bool) -> (String, tempfile::TempDir) {
-    let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().expect("tempdir");
+    let restapi = tls.then(|| {
+        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        std::fs::write(&cert, ck.cert.pem()).expect("write cert");
+        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write key");
+        tls_restapi(&cert, &key, None, VerifyClient::None)
+    });
+    let base = start_with(Setup {
+        restapi,
+        access: None,
+    })
+    .await;
+    (base, dir)
+}
+
+/// Serves the router on a loopback port; returns `http(s)://localhost:<port>`.
+pub(super) async fn start_with(setup: Setup) -> String {
+    let _ = rustls::crypto::ring::default_provider().install_default();
     let snap = NodeSnapshot::initial("pg1", "demo", HaConfig::default(), DynamicConfig::default());
     let (_tx, rx) = watch::channel(snap);
     let (req_tx, _req_rx) = mpsc::channel(1);
@@ -26,25 +75,25 @@ async fn start(tls: bool) -> (String, tempfile::TempDir) {
         "pg1",
         30,
     ));
+    let access = setup.access.unwrap_or_else(|| Access {
+        auth: Some(Credentials {
+            username: "admin".into(),
+            password: Some("secret".into()),
+            ..Default::default()
+        }),
+        ..Default::default()
+    });
     let state = ApiState {
         failsafe: Default::default(),
         snapshot: rx,
         dcs,
         requests: req_tx,
-        auth: Some(Credentials {
-            username: "admin".into(),
-            password: Some("secret".into()),
-        }),
+        access: Arc::new(access),
     };
-    let tls_cfg = if tls {
-        let ck = rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("cert");
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        std::fs::write(&cert, ck.cert.pem()).expect("write cert");
-        std::fs::write(&key, ck.signing_key.serialize_pem()).expect("write key");
-        Some(load_tls(&cert, &key).await.expect("load tls"))
-    } else {
-        None
-    };
+    let tls_cfg = setup
+        .restapi
+        .as_ref()
+        .map(|r| super::tls::server_config(r).expect("tls config"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
@@ -55,8 +104,12 @@ async fn start(tls: bool) -> (String, tempfile::TempDir) {
         tls_cfg,
         std::future::pending(),
     ));
-    let scheme = if tls { "https" } else { "http" };
-    (format!("{scheme}://localhost:{port}"), dir)
+    let scheme = if setup.restapi.is_some() {
+        "https"
+    } else {
+        "http"
+    };
+    format!("{scheme}://localhost:{port}")
 }
 
 fn client() -> reqwest::Client {

@@ -28,12 +28,18 @@ pub(super) fn settings(raw: &RawEtcd3, ctx: &mut Ctx<'_>) -> Result<EtcdSettings
             ));
         }
     }
-    if raw.key_password.is_some() {
-        return Err(ctx.invalid(
-            "etcd3.key_password",
-            "encrypted client keys are not supported; give an unencrypted etcd3.key",
-        ));
-    }
+    let key_password = match &raw.key_password {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(super::restapi::secret(v).ok_or_else(|| {
+            ctx.invalid(
+                "etcd3.key_password",
+                format!(
+                    "expected a string, got {}",
+                    super::restapi::kind_of_secret(v)
+                ),
+            )
+        })?),
+    };
     let default_port = match &raw.port {
         None => DEFAULT_PORT,
         Some(v) => int_of(v)
@@ -129,6 +135,7 @@ pub(super) fn settings(raw: &RawEtcd3, ctx: &mut Ctx<'_>) -> Result<EtcdSettings
         username,
         password,
         cacert,
+        key_password: key.as_ref().and(key_password),
         cert,
         key,
     })

@@ -15,6 +15,7 @@
 //! key; `params.rs` merges PostgreSQL parameters as Patroni does.
 
 mod addr;
+pub mod allowlist;
 mod args;
 mod dynamic;
 mod dynamic_keep;
@@ -86,10 +87,44 @@ pub struct RestApiConfig {
     pub certfile: Option<PathBuf>,
     /// TLS key (PEM); defaults to `certfile`.
     pub keyfile: Option<PathBuf>,
+    /// `keyfile_password`: passphrase of an encrypted (PKCS#8) key.
+    pub keyfile_password: Option<crate::keyfile::Secret>,
     /// CA for client certificates.
     pub cafile: Option<PathBuf>,
-    /// `none`, `optional` or `required`.
-    pub verify_client: Option<String>,
+    /// `verify_client`.
+    pub verify_client: VerifyClient,
+    /// `allowlist`: who may call the mutating endpoints (empty: everyone).
+    pub allowlist: Vec<allowlist::AllowEntry>,
+    /// `allowlist_include_members`: the members' API hosts may too.
+    pub allowlist_include_members: bool,
+}
+
+/// `restapi.verify_client` (Patroni's semantics, with `cafile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum VerifyClient {
+    /// No client certificate is asked for.
+    #[default]
+    None,
+    /// A certificate is asked for; one that is sent must be valid (else the TLS handshake
+    /// fails); mutating requests without one get 403.
+    Optional,
+    /// The TLS handshake fails without a valid client certificate.
+    Required,
+}
+
+/// `ctl`: how hactl and the agent (asking other members for `/patroni`) call a REST API.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct CtlConfig {
+    /// Client certificate (PEM) presented to the API.
+    pub certfile: Option<PathBuf>,
+    /// Its key (PEM); defaults to `certfile`.
+    pub keyfile: Option<PathBuf>,
+    /// Passphrase of an encrypted (PKCS#8) `keyfile`.
+    pub keyfile_password: Option<crate::keyfile::Secret>,
+    /// CA that signed the API's certificate (else `restapi.cafile`).
+    pub cacert: Option<PathBuf>,
+    /// Do not check the API's certificate.
+    pub insecure: bool,
 }
 
 /// `bootstrap`.
@@ -177,6 +212,8 @@ pub struct Config {
     pub name: String,
     /// `restapi`.
     pub restapi: RestApiConfig,
+    /// `ctl`.
+    pub ctl: CtlConfig,
     /// `etcd3`.
     pub etcd: EtcdSettings,
     /// `bootstrap`, if present (only then may this member initialize a cluster).

@@ -10,10 +10,13 @@ use super::addr::{self, HostPort};
 use super::args::{BASEBACKUP_OWNED, tool_args};
 use super::load::Ctx;
 use super::params::{local_ignored, read_map};
-use super::raw::{RawPostgresql, RawRole};
+use super::raw::{RawPostgresql, RawRole, kind_of};
 use super::validate::is_set;
 use super::{PostgresqlConfig, Result};
 use crate::ha::ConnTarget;
+use serde_json::Value;
+
+use crate::pg::connparams::{CHANNEL_BINDINGS, ConnParams, GSSENCMODES, SSLMODES};
 use crate::pg::{Credentials, GucValue};
 
 /// The Debian/Ubuntu location of PostgreSQL 15's programs.
@@ -204,11 +207,19 @@ fn role(
     default_user: Option<&str>,
 ) -> Result<Credentials> {
     let key = format!("postgresql.authentication.{which}");
-    for s in r.tls_settings() {
-        ctx.warn(
-            &format!("{key}.{s}"),
-            "not supported yet; the agent connects without it",
-        );
+    let conn = conn_params(ctx, &key, &r)?;
+    // The superuser and rewind roles also connect from the agent itself (tokio-postgres),
+    // which must honour their settings or refuse them.
+    if which != "replication"
+        && let Some((k, why)) = crate::pg::tls::unsupported(&conn)
+    {
+        return Err(ctx.invalid(&format!("{key}.{k}"), why));
+    }
+    if which != "replication" && conn.sslcert.is_some() && conn.sslkey.is_none() {
+        return Err(ctx.invalid(
+            &format!("{key}.sslkey"),
+            "missing: the agent's own connections need sslkey with sslcert",
+        ));
     }
     let username = match (r.username, default_user) {
         (Some(u), _) if !u.is_empty() => u,
@@ -219,7 +230,42 @@ fn role(
     Ok(Credentials {
         username,
         password: r.password,
+        conn,
     })
+}
+
+/// The libpq settings of one role (`sslmode`, `sslcert`, ...): strings, keywords checked.
+fn conn_params(ctx: &mut Ctx<'_>, key: &str, r: &RawRole) -> Result<ConnParams> {
+    let mut out = ConnParams::default();
+    for (k, v) in r.libpq_settings() {
+        let text = match v {
+            Value::String(s) if !s.is_empty() => s.clone(),
+            Value::Number(n) => n.to_string(),
+            other => {
+                return Err(ctx.invalid(
+                    &format!("{key}.{k}"),
+                    format!("expected a non-empty string, got {}", kind_of(other)),
+                ));
+            }
+        };
+        let allowed: &[&str] = match k {
+            "sslmode" => &SSLMODES,
+            "gssencmode" => &GSSENCMODES,
+            "channel_binding" => &CHANNEL_BINDINGS,
+            _ => &[],
+        };
+        if !allowed.is_empty() && !allowed.contains(&text.as_str()) {
+            return Err(ctx.invalid(
+                &format!("{key}.{k}"),
+                format!("{text:?} is not one of {}", allowed.join(", ")),
+            ));
+        }
+        if text.contains(['\n', '\r']) {
+            return Err(ctx.invalid(&format!("{key}.{k}"), "must be one line"));
+        }
+        out.set(k, text);
+    }
+    Ok(out)
 }
 
 /// The first `unix_socket_directories` entry (relative entries are relative to the data

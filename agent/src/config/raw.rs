@@ -162,8 +162,8 @@ pub(super) struct RawRole {
 }
 
 impl RawRole {
-    /// The libpq TLS/GSS settings that are set (we do not pass them on yet).
-    pub fn tls_settings(&self) -> Vec<&'static str> {
+    /// The libpq settings that are set, as (keyword, value).
+    pub fn libpq_settings(&self) -> Vec<(&'static str, &Value)> {
         [
             ("sslmode", &self.sslmode),
             ("sslcert", &self.sslcert),
@@ -176,8 +176,10 @@ impl RawRole {
             ("channel_binding", &self.channel_binding),
         ]
         .into_iter()
-        .filter(|(_, v)| v.is_some())
-        .map(|(k, _)| k)
+        .filter_map(|(k, v)| match v {
+            None | Some(Value::Null) => None,
+            Some(v) => Some((k, v)),
+        })
         .collect()
     }
 }

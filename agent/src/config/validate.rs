@@ -43,6 +43,7 @@ pub(super) fn config(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config> {
         }
     };
     let restapi = restapi::restapi(raw.restapi.unwrap_or_default(), ctx)?;
+    let ctl = restapi::ctl(raw.ctl.as_ref(), ctx)?;
     let (postgresql, pg_hosts) = pgconf::postgresql(raw.postgresql, &name, ctx)?;
     if let Some(h) = pg_hosts
         .iter()
@@ -72,6 +73,7 @@ pub(super) fn config(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config> {
         namespace,
         name,
         restapi,
+        ctl,
         etcd,
         bootstrap,
         postgresql,

@@ -346,8 +346,8 @@ pub enum FailoverExpect {
     Revision(i64),
 }
 
-/// How to reach etcd.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
+/// How to reach etcd. `Debug` redacts the password.
+#[derive(Clone, PartialEq, Eq, Default)]
 pub struct EtcdSettings {
     /// Endpoints with scheme, e.g. `http://127.0.0.1:2379`.
     pub endpoints: Vec<String>,
@@ -361,6 +361,22 @@ pub struct EtcdSettings {
     pub cert: Option<std::path::PathBuf>,
     /// Client key file (PEM).
     pub key: Option<std::path::PathBuf>,
+    /// Passphrase of an encrypted (PKCS#8) `key`.
+    pub key_password: Option<crate::keyfile::Secret>,
+}
+
+impl std::fmt::Debug for EtcdSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EtcdSettings")
+            .field("endpoints", &self.endpoints)
+            .field("username", &self.username)
+            .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("cacert", &self.cacert)
+            .field("cert", &self.cert)
+            .field("key", &self.key)
+            .field("key_password", &self.key_password)
+            .finish()
+    }
 }
 
 /// The cluster's keys in etcd, as the agent, the API and `hactl` use them.

@@ -72,15 +72,26 @@ pub fn conninfo_value(v: &str) -> String {
 /// `primary_conninfo` towards `upstream`: the replication user, the pgpass file for its
 /// password, and our member name as `application_name` (what `pg_stat_replication` and
 /// synchronous replication see).
+///
+/// The replication role's libpq settings (`sslmode`, `sslcert`, ..., `channel_binding`) follow,
+/// as Patroni writes them; `sslmode` defaults to `prefer`.
 pub fn primary_conninfo(s: &PgSettings, upstream: &Upstream) -> String {
-    let pairs = [
+    let mut pairs = vec![
         ("host", upstream.conn.host.clone()),
         ("port", upstream.conn.port.to_string()),
         ("user", s.replication.username.clone()),
         ("passfile", s.pgpass.to_string_lossy().into_owned()),
         ("application_name", s.member.clone()),
-        ("sslmode", "prefer".to_string()),
+        ("sslmode", s.replication.conn.sslmode().to_string()),
     ];
+    pairs.extend(
+        s.replication
+            .conn
+            .pairs()
+            .into_iter()
+            .filter(|(k, _)| *k != "sslmode")
+            .map(|(k, v)| (k, v.to_string())),
+    );
     pairs
         .iter()
         .map(|(k, v)| format!("{k}={}", conninfo_value(v)))
@@ -272,10 +283,12 @@ pub(crate) mod tests {
             superuser: Credentials {
                 username: "postgres".into(),
                 password: Some("su".into()),
+                ..Default::default()
             },
             replication: Credentials {
                 username: "replicator".into(),
                 password: Some("re:p\\w".into()),
+                ..Default::default()
             },
             rewind: None,
             parameters: BTreeMap::from([
@@ -344,6 +357,29 @@ pub(crate) mod tests {
         let none = render_postgresql_conf(&settings(), &StartAs::Replica { upstream: None });
         assert!(!none.contains("primary_conninfo"));
         assert!(none.contains("recovery_target_timeline = 'latest'\n"));
+    }
+
+    #[test]
+    fn replication_tls_settings_go_into_primary_conninfo() {
+        let up = Upstream {
+            name: MemberName::new("node2"),
+            conn: ConnTarget {
+                host: "10.0.0.2".into(),
+                port: 5433,
+            },
+        };
+        let mut s = settings();
+        s.replication.conn.sslmode = Some("verify-full".into());
+        s.replication.conn.sslrootcert = Some("/etc/ssl/ca dir/ca.pem".into());
+        s.replication.conn.channel_binding = Some("require".into());
+        let info = primary_conninfo(&s, &up);
+        assert!(
+            info.ends_with(
+                "sslmode=verify-full sslrootcert='/etc/ssl/ca dir/ca.pem' channel_binding=require"
+            ),
+            "{info}"
+        );
+        assert_eq!(info.matches("sslmode=").count(), 1, "{info}");
     }
 
     #[test]

@@ -174,10 +174,12 @@ impl LocalPostgres {
 
     /// The replication role, and the rewind role with the grants pg_rewind needs.
     async fn create_roles(&self, s: &PgSettings) -> Result<()> {
-        let sql_err = |e: tokio_postgres::Error| PgError::Sql {
-            what: "creating roles",
-            detail: query::error_chain(&e),
-        };
+        fn sql_err<E: std::error::Error + 'static>(e: E) -> PgError {
+            PgError::Sql {
+                what: "creating roles",
+                detail: query::error_chain(&e),
+            }
+        }
         let session = Session::connect(&query::local_config(s, Duration::from_secs(5)))
             .await
             .map_err(sql_err)?;
@@ -471,13 +473,18 @@ impl LocalPostgres {
         let cfg = query::local_config(&s, Duration::from_secs(5));
         tokio::spawn(async move {
             let run = async {
-                let session = Session::connect(&cfg).await?;
-                session.rows("CHECKPOINT").await
+                let session = Session::connect(&cfg)
+                    .await
+                    .map_err(|e| query::error_chain(&e))?;
+                session
+                    .rows("CHECKPOINT")
+                    .await
+                    .map_err(|e| query::error_chain(&e))
             };
             match tokio::time::timeout(CHECKPOINT_LIMIT, run).await {
                 Ok(Ok(_)) => tracing::debug!("checkpoint after promotion done"),
                 Ok(Err(e)) => {
-                    tracing::warn!(error = %query::error_chain(&e), "checkpoint after promotion failed")
+                    tracing::warn!(error = %e, "checkpoint after promotion failed")
                 }
                 Err(_) => tracing::warn!("checkpoint after promotion timed out"),
             }

@@ -154,7 +154,7 @@ impl LocalPostgres {
                     Some(s) => s,
                     None => Session::connect(&query::local_config(&settings, budget))
                         .await
-                        .map_err(|e| query::classify(&e))?,
+                        .map_err(|e| query::classify_connect(&e))?,
                 };
                 match session.rows(sql).await {
                     Ok(rows) => {
@@ -190,15 +190,16 @@ impl LocalPostgres {
     pub(super) async fn own_query(&self, sql: &str, limit: Duration) -> Result<Rows> {
         let settings = self.settings();
         let work = async {
-            let session =
-                Session::connect(&query::local_config(&settings, Duration::from_secs(5))).await?;
-            session.rows(sql).await
+            let session = Session::connect(&query::local_config(&settings, Duration::from_secs(5)))
+                .await
+                .map_err(|e| query::error_chain(&e))?;
+            session.rows(sql).await.map_err(|e| query::error_chain(&e))
         };
         match tokio::time::timeout(limit, work).await {
             Ok(Ok(rows)) => Ok(rows),
-            Ok(Err(e)) => Err(super::PgError::Sql {
+            Ok(Err(detail)) => Err(super::PgError::Sql {
                 what: "query",
-                detail: query::error_chain(&e),
+                detail,
             }),
             Err(_) => Err(super::PgError::Timeout {
                 what: "query",

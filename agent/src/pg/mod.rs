@@ -11,6 +11,7 @@
 
 pub mod callbacks;
 pub mod conf;
+pub mod connparams;
 pub mod controldata;
 pub mod ctl;
 #[cfg(any(test, feature = "testing"))]
@@ -20,6 +21,8 @@ pub mod local;
 pub mod postmaster;
 pub mod query;
 pub mod replication;
+pub mod session;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -83,13 +86,15 @@ pub enum PgError {
 /// Result alias of this module.
 pub type Result<T> = std::result::Result<T, PgError>;
 
-/// A user name and password.
+/// A user name and password, and (for PostgreSQL roles) the role's libpq TLS settings.
 #[derive(Clone, PartialEq, Eq, Default)]
 pub struct Credentials {
     /// Role name.
     pub username: String,
     /// Password, if any.
     pub password: Option<String>,
+    /// `sslmode`, `sslcert`, ... of `postgresql.authentication.<role>` (empty elsewhere).
+    pub conn: connparams::ConnParams,
 }
 
 impl fmt::Debug for Credentials {
@@ -97,6 +102,7 @@ impl fmt::Debug for Credentials {
         f.debug_struct("Credentials")
             .field("username", &self.username)
             .field("password", &self.password.as_ref().map(|_| "<redacted>"))
+            .field("conn", &self.conn)
             .finish()
     }
 }

@@ -1,104 +1,17 @@
-//! SQL towards PostgreSQL: connections, the one-round-trip status query and its
-//! interpretation, error classification, and quoting.
+//! SQL towards PostgreSQL: the one-round-trip status query and its interpretation, error
+//! classification, and quoting (sessions themselves are in `session.rs`, re-exported here).
 //!
 //! Invariants: the status query is a single simple-protocol statement (one round trip, no
 //! prepare) that is safe on a primary and on a replica (`pg_current_wal_lsn()` only behind
-//! `CASE WHEN NOT pg_is_in_recovery()`). Interpretation is pure and unit-tested. A
-//! connection's background task is aborted when its `Session` is dropped, so a connection to a
-//! frozen server cannot linger. No statement built here carries a password except role
-//! creation, which the caller runs with statement logging off.
+//! `CASE WHEN NOT pg_is_in_recovery()`). Interpretation is pure and unit-tested. No statement
+//! built here carries a password except role creation, which the caller runs with statement
+//! logging off.
 
-use std::time::Duration;
-
-use tokio::task::JoinHandle;
 use tokio_postgres::error::SqlState;
-use tokio_postgres::{Client, Config, NoTls, SimpleQueryMessage};
 
-use super::{Credentials, PgDetails, PgSettings, ReplicationRow};
+pub use super::session::{ConnectError, Session, Target, local_config, remote_config};
+use super::{PgDetails, ReplicationRow};
 use crate::ha::{Lsn, PgRole, RunningPg};
-
-/// A connection and the task that drives it.
-pub struct Session {
-    client: Client,
-    task: JoinHandle<()>,
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        self.task.abort();
-    }
-}
-
-impl Session {
-    /// Connects (bounded by the config's connect timeout) and spawns the connection task.
-    pub async fn connect(cfg: &Config) -> Result<Session, tokio_postgres::Error> {
-        let (client, conn) = cfg.connect(NoTls).await?;
-        let task = tokio::spawn(async move {
-            if let Err(e) = conn.await {
-                tracing::debug!(error = %e, "postgresql connection ended");
-            }
-        });
-        Ok(Session { client, task })
-    }
-
-    /// The client.
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
-    /// The connection is gone (server closed it or the task ended).
-    pub fn is_closed(&self) -> bool {
-        self.client.is_closed() || self.task.is_finished()
-    }
-
-    /// Runs `sql` with the simple protocol and returns its rows as text columns.
-    pub async fn rows(&self, sql: &str) -> Result<Vec<Vec<Option<String>>>, tokio_postgres::Error> {
-        Ok(self
-            .client
-            .simple_query(sql)
-            .await?
-            .into_iter()
-            .filter_map(|m| match m {
-                SimpleQueryMessage::Row(r) => {
-                    Some((0..r.len()).map(|i| r.get(i).map(str::to_string)).collect())
-                }
-                _ => None,
-            })
-            .collect())
-    }
-}
-
-/// How the agent reaches its own PostgreSQL: `local_host` (a directory means the Unix
-/// socket), the configured port, the superuser, database `postgres`.
-pub fn local_config(s: &PgSettings, connect_timeout: Duration) -> Config {
-    let mut cfg = Config::new();
-    cfg.host(&s.local_host)
-        .port(s.port)
-        .dbname("postgres")
-        .application_name("hapg")
-        .connect_timeout(connect_timeout);
-    credentials(&mut cfg, &s.superuser);
-    cfg
-}
-
-/// A TCP connection to another member's PostgreSQL.
-pub fn remote_config(host: &str, port: u16, who: &Credentials, timeout: Duration) -> Config {
-    let mut cfg = Config::new();
-    cfg.host(host)
-        .port(port)
-        .dbname("postgres")
-        .application_name("hapg")
-        .connect_timeout(timeout);
-    credentials(&mut cfg, who);
-    cfg
-}
-
-fn credentials(cfg: &mut Config, who: &Credentials) {
-    cfg.user(&who.username);
-    if let Some(pw) = &who.password {
-        cfg.password(pw.as_bytes());
-    }
-}
 
 /// Why a connection or query failed, as `status()` reports it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +29,14 @@ impl std::fmt::Display for Failure {
             Failure::Starting(why) => write!(f, "not accepting connections yet: {why}"),
             Failure::Unknown(why) => f.write_str(why),
         }
+    }
+}
+
+/// Sorts a failed connection attempt (see [`classify`]); unusable TLS settings are `Unknown`.
+pub fn classify_connect(err: &ConnectError) -> Failure {
+    match err {
+        ConnectError::Pg(e) => classify(e),
+        ConnectError::Tls(why) => Failure::Unknown(format!("TLS settings: {why}")),
     }
 }
 

@@ -196,12 +196,14 @@ impl LocalPostgres {
         remove_path(&staging)?;
         conf::write_pgpass(&s)?;
         tracing::info!(host = %upstream.conn.host, port = upstream.conn.port, "pg_basebackup");
-        let res = Invocation::new(&s.bin_dir, "pg_basebackup")
+        let mut run = Invocation::new(&s.bin_dir, "pg_basebackup")
             .args(basebackup_args(&s, upstream, &staging))
             .env("PGPASSFILE", &s.pgpass)
-            .env("PGAPPNAME", &s.member)
-            .run()
-            .await;
+            .env("PGAPPNAME", &s.member);
+        for (k, v) in super::connparams::libpq_env(&s, &s.replication)? {
+            run = run.env(k, v);
+        }
+        let res = run.run().await;
         if let Err(e) = res {
             // Nothing local was touched: the old data (if any) and PostgreSQL stay as they were.
             if let Err(rm) = remove_path(&staging) {
@@ -242,14 +244,16 @@ impl LocalPostgres {
         }
         conf::write_pgpass(&s)?;
         tracing::info!(host = %upstream.conn.host, port = upstream.conn.port, "pg_rewind");
-        let out = Invocation::new(&s.bin_dir, "pg_rewind")
+        let mut run = Invocation::new(&s.bin_dir, "pg_rewind")
             .arg(format!("--target-pgdata={}", s.data_dir.display()))
             .arg(format!("--source-server={}", rewind_source(&s, upstream)))
             .env("PGPASSFILE", &s.pgpass)
             .env("PGOPTIONS", "-c statement_timeout=0")
-            .c_locale()
-            .run()
-            .await?;
+            .c_locale();
+        for (k, v) in super::connparams::libpq_env(&s, s.rewind.as_ref().unwrap_or(&s.superuser))? {
+            run = run.env(k, v);
+        }
+        let out = run.run().await?;
         if out.contains("no rewind required") {
             tracing::info!("pg_rewind: no rewind required");
         } else {
@@ -294,10 +298,12 @@ impl LocalPostgres {
         let who = s.rewind.as_ref().unwrap_or(&s.superuser);
         let is_superuser = who.username == s.superuser.username;
         let cfg = query::remote_config(&upstream.conn.host, upstream.conn.port, who, SHORT);
-        let sql_err = |e: tokio_postgres::Error| PgError::Sql {
-            what: "checking the rewind source",
-            detail: query::error_chain(&e),
-        };
+        fn sql_err<E: std::error::Error + 'static>(e: E) -> PgError {
+            PgError::Sql {
+                what: "checking the rewind source",
+                detail: query::error_chain(&e),
+            }
+        }
         let work = async {
             let session = Session::connect(&cfg).await.map_err(sql_err)?;
             let sql = format!(
@@ -445,6 +451,7 @@ mod tests {
         s.rewind = Some(crate::pg::Credentials {
             username: "rewind user".into(),
             password: None,
+            ..Default::default()
         });
         assert_eq!(
             rewind_source(&s, &upstream()),

@@ -10,6 +10,7 @@ fn creds(user: &str, pass: &str) -> Credentials {
     Credentials {
         username: user.into(),
         password: Some(pass.into()),
+        ..Default::default()
     }
 }
 

@@ -71,6 +71,7 @@ fn creds(user: &str, pass: &str) -> Credentials {
     Credentials {
         username: user.into(),
         password: Some(pass.into()),
+        ..Default::default()
     }
 }
 
@@ -386,7 +387,8 @@ fn defaults_fill_what_the_file_leaves_out() {
         c.postgresql.superuser,
         Credentials {
             username: "postgres".into(),
-            password: None
+            password: None,
+            ..Default::default()
         }
     );
     assert_eq!(c.postgresql.pgpass, fx.path().join("pgpass.node1"));

@@ -8,6 +8,7 @@ mod load;
 mod merge;
 mod rules;
 mod rules_pg;
+mod security;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -168,8 +168,6 @@ fn restapi_tls_settings_must_fit_together() {
     rejected(&v, "restapi.verify_client");
     set(&mut v, "restapi.verify_client", json!("sometimes"));
     rejected(&v, "restapi.verify_client");
-    set(&mut v, "restapi.allowlist", json!(["10.0.0.0/8"]));
-    rejected(&v, "restapi.allowlist");
 }
 
 #[test]

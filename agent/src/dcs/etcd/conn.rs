@@ -161,7 +161,12 @@ fn tls_options(settings: &EtcdSettings) -> Result<Option<TlsOptions>> {
     }
     match (&settings.cert, &settings.key) {
         (Some(cert), Some(key)) => {
-            tls = tls.identity(Identity::from_pem(read("cert", cert)?, read("key", key)?));
+            let key = crate::keyfile::load_pem("etcd3.key", key, settings.key_password.as_ref())
+                .map_err(|detail| DcsError::Invalid {
+                    what: "key",
+                    detail,
+                })?;
+            tls = tls.identity(Identity::from_pem(read("cert", cert)?, key));
         }
         (None, None) => {}
         _ => {
