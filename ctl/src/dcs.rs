@@ -128,5 +128,10 @@ pub fn no_members(c: &Cluster, scope: &str) -> anyhow::Error {
 /// How long to wait for a leader change: what the agent itself allows a switchover.
 pub fn handover_limit(c: &Cluster) -> Duration {
     let d = dynamic(c);
-    Duration::from_secs((d.ttl + 2 * d.loop_wait).max(30))
+    let ha = ha_agent::ha::HaConfig {
+        ttl: ha_agent::ha::Millis::secs(d.ttl),
+        loop_wait: ha_agent::ha::Millis::secs(d.loop_wait),
+        ..ha_agent::ha::HaConfig::default()
+    };
+    Duration::from_millis(ha_agent::ha::candidate::handover_timeout(&ha).0)
 }

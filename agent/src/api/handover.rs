@@ -13,12 +13,12 @@ use axum::response::{IntoResponse, Response};
 
 use super::ApiState;
 use super::request::{json_body, read_cluster, str_field, text};
-use crate::api::status;
 use crate::clock::wall_ms;
 use crate::dcs::records::parse_iso8601_ms;
 use crate::dcs::{CasOutcome, Cluster, Dcs, FailoverExpect, FailoverRecord};
 
-/// Why a switchover or failover to `candidate` (or any member) cannot happen now.
+/// Why a switchover or failover to `candidate` (or any member) cannot happen now: the core's
+/// one candidate check (`ha::candidate`), on the cluster as etcd shows it.
 fn impossible(
     c: &Cluster,
     leader: Option<&str>,
@@ -26,67 +26,15 @@ fn impossible(
     max_lag: u64,
     action: &str,
 ) -> Option<String> {
-    if let Some(l) = leader
-        && c.leader_name() != Some(l)
-    {
-        return Some(match c.leader_name() {
-            Some(cur) => format!("leader name does not match: {l} is not the leader, {cur} is"),
-            None => "leader name does not match: the cluster has no leader (use failover)".into(),
-        });
-    }
-    let cur = c.leader_name();
-    let leader_pos = status::leader_position(c);
-    let problem = |name: &str| -> Option<String> {
-        let Some(m) = c.member(name) else {
-            return Some(format!("candidate {name} does not exist"));
-        };
-        if m.record.nofailover() {
-            return Some(format!("candidate {name} is tagged nofailover"));
-        }
-        let running = matches!(m.record.state.as_str(), "running");
-        if !running {
-            return Some(format!(
-                "candidate {name} is not running (state {})",
-                m.record.state
-            ));
-        }
-        if cur.is_some() && m.record.normalized_role() != "replica" {
-            return Some(format!("candidate {name} is not a replica"));
-        }
-        if let (Some(l), Some(p)) = (leader_pos, m.record.xlog_location) {
-            let lag = l.saturating_sub(p);
-            if lag > max_lag {
-                return Some(format!(
-                    "candidate {name} lags {lag} bytes behind the leader, more than maximum_lag_on_failover ({max_lag})"
-                ));
-            }
-        }
-        None
-    };
-    match candidate {
-        Some(name) => problem(name),
-        None => {
-            let others: Vec<&str> = c
-                .members
-                .iter()
-                .map(|m| m.name.as_str())
-                .filter(|n| Some(*n) != cur)
-                .collect();
-            if others.is_empty() {
-                return Some(format!(
-                    "{action} is not possible: cluster does not have members except leader"
-                ));
-            }
-            if others.iter().all(|n| problem(n).is_some()) {
-                let why: Vec<String> = others.iter().filter_map(|n| problem(n)).collect();
-                return Some(format!(
-                    "{action} is not possible: no good candidates have been found ({})",
-                    why.join("; ")
-                ));
-            }
-            None
-        }
-    }
+    let leader = leader.map(crate::ha::MemberName::new);
+    let candidate = candidate.map(crate::ha::MemberName::new);
+    crate::ha::candidate::request_problem(
+        &c.view(0),
+        leader.as_ref(),
+        candidate.as_ref(),
+        max_lag,
+        action,
+    )
 }
 
 pub(super) async fn switchover<D: Dcs>(
@@ -251,11 +199,10 @@ async fn poll_outcome<D: Dcs>(
     candidate: Option<&str>,
     action: &str,
 ) -> Response {
-    let (ttl, loop_wait) = {
+    let limit = {
         let s = st.snapshot.borrow();
-        (s.ha.ttl.0, s.ha.loop_wait.0)
+        Duration::from_millis(crate::ha::candidate::handover_timeout(&s.ha).0)
     };
-    let limit = Duration::from_millis((ttl + 2 * loop_wait).max(20_000));
     let start = tokio::time::Instant::now();
     let verb = if action == "switchover" {
         "switched"
