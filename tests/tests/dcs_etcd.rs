@@ -139,12 +139,17 @@ async fn two_members_racing_for_the_leader_key_yield_exactly_one_winner() {
     assert_eq!(winner.renew_leader().await.unwrap(), CasOutcome::Applied);
     assert_eq!(winner.release_leader().await.unwrap(), CasOutcome::Applied);
     assert!(raw_get(&rc, "/service/demo/leader").await.is_none());
+
+    tracing::info!("--- a key that vanished under a live lease is created again by its holder");
+    assert_eq!(winner.renew_leader().await.unwrap(), CasOutcome::Applied);
+    let (leader, lease) = raw_get(&rc, "/service/demo/leader").await.unwrap();
+    assert_eq!(leader, winner_name);
+    assert_eq!(lease, winner.lease_id());
     assert_eq!(
-        winner.renew_leader().await.unwrap(),
+        loser.renew_leader().await.unwrap(),
         CasOutcome::Lost,
-        "renew never creates"
+        "a held key is never taken by renew"
     );
-    assert!(raw_get(&rc, "/service/demo/leader").await.is_none());
 }
 
 #[tokio::test(flavor = "multi_thread")]

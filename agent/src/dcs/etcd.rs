@@ -283,7 +283,7 @@ impl Dcs for EtcdDcs {
     #[instrument(level = "debug", skip_all, fields(member = %self.me))]
     async fn keepalive(&self) -> Result<CasOutcome> {
         Ok(match self.keepalive_inner().await? {
-            Kept::Alive => CasOutcome::Applied,
+            Kept::Alive | Kept::Granted => CasOutcome::Applied,
             Kept::Gone => CasOutcome::Lost,
         })
     }
@@ -305,7 +305,9 @@ impl Dcs for EtcdDcs {
 
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.leader()))]
     async fn renew_leader(&self) -> Result<CasOutcome> {
-        if self.keepalive_inner().await? == Kept::Gone {
+        // Only the lease the key was held under renews it: a lease granted just now means
+        // that one is gone, and taking the key again is an acquire, the core's decision.
+        if self.keepalive_inner().await? != Kept::Alive {
             return Ok(CasOutcome::Lost);
         }
         let key = self.keys.leader();

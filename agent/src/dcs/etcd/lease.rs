@@ -24,8 +24,11 @@ use super::conn::Failure;
 /// Whether the lease survived a keepalive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kept {
-    /// The lease is alive (or was just granted).
+    /// The lease is alive.
     Alive,
+    /// There was no lease (none yet, or the last one was found gone and reported): a new one
+    /// was granted, with nothing under it yet.
+    Granted,
     /// The lease had expired or was revoked; everything under it is gone.
     Gone,
 }
@@ -136,7 +139,7 @@ impl Lease {
         let desired = self.desired_ttl.load(Ordering::Relaxed);
         if st.id == 0 {
             self.grant(&mut st, client, desired).await?;
-            return Ok(Kept::Alive);
+            return Ok(Kept::Granted);
         }
         if self.keep_once(&mut st, client).await? == Kept::Gone {
             tracing::warn!(lease = st.id, "etcd lease expired before it was renewed");
