@@ -103,6 +103,7 @@ pub(super) fn node(me: &str) -> Node {
             last_job: None,
             pg_down_since: None,
             not_streaming_since: None,
+            leader_vacant_since: None,
             peers: Vec::new(),
             bootstrapping: false,
             following: None,
@@ -276,6 +277,11 @@ impl Node {
         if let PgState::Running(r) = &mut self.obs.pg {
             r.streaming = false;
         }
+        self
+    }
+    /// The leader key has been seen vacant for `ms`.
+    pub fn vacant_for(mut self, ms: u64) -> Self {
+        self.obs.leader_vacant_since = Some(self.obs.now.since(Millis(ms)));
         self
     }
     pub fn down_for(mut self, ms: u64) -> Self {

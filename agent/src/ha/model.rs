@@ -101,6 +101,9 @@ pub struct Observation {
     /// Since when a running replica's WAL receiver has not been streaming (`None` while it
     /// streams, or when PostgreSQL is not a running replica).
     pub not_streaming_since: Option<Millis>,
+    /// Since when etcd has shown no leader key (`None` while one exists, or etcd is not
+    /// reachable): how long a switchover candidate has had to take over.
+    pub leader_vacant_since: Option<Millis>,
     /// What the other members answered on `GET /patroni`; filled only when the leader key is
     /// vacant (the leader race needs it). Members that did not answer are absent.
     pub peers: Vec<PeerStatus>,

@@ -170,9 +170,17 @@ pub(super) fn vacant(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> D
 
 /// Whether the candidate a failover request names looks able to take over, from what it
 /// answered on its REST API: running, and after a switchover past the old leader's WAL end.
+///
+/// A member's REST status is refreshed once per loop, so right after the old leader released
+/// the candidate may still show a position from before the old leader's last WAL (its
+/// shutdown checkpoint). For one `loop_wait` after this member saw the leader key vanish, a
+/// candidate within `maximum_lag_on_failover` of that end is therefore still waited for: it
+/// takes over itself once it is past the end. After that a candidate still short of the end
+/// cannot take over and no longer holds the others back.
 fn candidate_can_take_over(
     obs: &Observation,
     view: &ClusterView,
+    cfg: &HaConfig,
     candidate: &super::MemberName,
     switchover: bool,
 ) -> bool {
@@ -183,8 +191,13 @@ fn candidate_can_take_over(
         // Not asked (no probe this cycle) is not the same as not answering.
         return obs.peers.is_empty();
     };
+    let in_grace = obs
+        .leader_vacant_since
+        .is_some_and(|t| obs.now.since(t) < cfg.loop_wait);
     match (switchover, view.optime, p.lsn) {
-        (true, Some(end), Some(lsn)) => lsn > end,
+        (true, Some(end), Some(lsn)) => {
+            lsn > end || (in_grace && lag(end, lsn) <= cfg.maximum_lag_on_failover)
+        }
         (true, Some(_), None) => false,
         _ => true,
     }
@@ -238,7 +251,7 @@ pub(super) fn eligibility(
             }
             true
         }
-        Some(c) if candidate_can_take_over(obs, view, c, switchover) => {
+        Some(c) if candidate_can_take_over(obs, view, cfg, c, switchover) => {
             return Err(Ineligible::OtherCandidate(c.clone()));
         }
         _ => false,

@@ -190,6 +190,7 @@ prop_compose! {
             last_job: last.map(|(kind, ok, ago)| JobResult { kind, ok, at: now.since(Millis(ago)) }),
             pg_down_since: down.map(|d| now.since(Millis(d))),
             not_streaming_since: down.map(|d| now.since(Millis(d / 50))),
+            leader_vacant_since: None,
             peers: peers.into_iter().map(|(n, lsn, primary)| PeerStatus { running_primary: primary, ..peer(n.as_str(), lsn) }).collect(),
             bootstrapping,
             following,

@@ -66,6 +66,12 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             }
             _ => self.st.not_streaming_since = None,
         }
+        match &cluster {
+            Some(c) if c.leader.is_none() => {
+                self.st.leader_vacant_since.get_or_insert(now);
+            }
+            _ => self.st.leader_vacant_since = None,
+        }
 
         // The leader race (and a member about to copy the leader's data) needs the others'
         // own word on their state.
@@ -183,6 +189,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             last_job: self.st.last_job,
             pg_down_since: self.st.pg_down_since,
             not_streaming_since: self.st.not_streaming_since,
+            leader_vacant_since: self.st.leader_vacant_since,
             peers,
             bootstrapping: self.st.bootstrapping,
             following: self.st.following.clone(),

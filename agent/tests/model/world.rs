@@ -448,6 +448,7 @@ impl World {
             last_job: None,
             pg_down_since: None,
             not_streaming_since: None,
+            leader_vacant_since: None,
             peers,
             bootstrapping: false,
             following: me.following.map(name),

@@ -198,6 +198,43 @@ fn leader_key_vanished() {
                 [],
                 Reason::NotRacing(Ineligible::OtherCandidate(name("pg2"))),
             ),
+        case("others wait one loop for a candidate whose status predates the old leader's WAL end")
+            .given(
+                vacant("pg3")
+                    .replica(100)
+                    .vacant_for(50)
+                    .cluster(|v| {
+                        v.failover(Some("pg1"), Some("pg2"));
+                        v.optime = Some(Lsn(100));
+                    })
+                    .peers([peer("pg2", 90)]),
+            )
+            .want(
+                [],
+                Reason::NotRacing(Ineligible::OtherCandidate(name("pg2"))),
+            ),
+        case("after that loop a candidate still short of the WAL end no longer holds others back")
+            .given(
+                vacant("pg3")
+                    .replica(100)
+                    .vacant_for(20_000)
+                    .cluster(|v| {
+                        v.failover(Some("pg1"), Some("pg2"));
+                        v.optime = Some(Lsn(100));
+                    })
+                    .peers([peer("pg2", 90)]),
+            )
+            .want(
+                [
+                    Action::AcquireLease,
+                    Action::Promote,
+                    Action::ClearFailover {
+                        revision: Revision(42),
+                    },
+                    slots(&["pg1", "pg2"]),
+                ],
+                Reason::RacingForVacantLease,
+            ),
         case("others race when the candidate cannot take over (it lacks WAL)")
             .given(
                 vacant("pg1")
