@@ -279,14 +279,20 @@ restapi:
             .open(&self.log)
             .expect("open agent log");
         let log2 = log.try_clone().expect("clone log fd");
-        let mut cmd = Command::new(workspace_bin("ha-agent"));
+        let bin = c
+            .agent_bin
+            .clone()
+            .unwrap_or_else(|| workspace_bin("ha-agent"));
+        let mut cmd = Command::new(bin);
         // The unprivileged user's own home: libpq looks for ~/.postgresql/postgresql.crt when
         // it negotiates TLS, and fails on root's unreadable home inherited from the test.
         cmd.arg(&path)
             .env("HOME", &self.dir)
             .env(
                 "RUST_LOG",
-                std::env::var("HA_AGENT_LOG").unwrap_or_else(|_| "info,ha_agent=debug".into()),
+                c.agent_log.clone().unwrap_or_else(|| {
+                    std::env::var("HA_AGENT_LOG").unwrap_or_else(|_| "info,ha_agent=debug".into())
+                }),
             )
             .stdin(Stdio::null())
             .stdout(log)
