@@ -133,7 +133,18 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                         self.guards.fence(),
                         ha::FenceState::Ready { armed: Some(_) }
                     )));
+        // Cut off from etcd, a leader keeps serving (its `/primary` stays 200) while its
+        // lease is valid: the snapshot's `writable_until` (the demotion point) bounds it.
+        let serving_unreachable = cluster.is_none()
+            && !self.st.demoting
+            && self.snapshot.borrow().holds_leader_key
+            && pg_now.state.role() == ha::PgRole::Primary
+            && self
+                .st
+                .lease_valid_until
+                .is_some_and(|u| u > self.clock.now());
         let leader_now = ((holds_key || outcome.renewed) && !outcome.released)
+            || serving_unreachable
             || (self.failsafe_active() && pg_now.state.role() == ha::PgRole::Primary);
         self.publish(&pg_now, &decision, cluster.is_some(), leader_now)
             .await;

@@ -145,10 +145,24 @@ async fn leader_cut_off_from_etcd_stops_postgres_before_its_lease_can_expire() {
     let demote_point = crate::ha::timing::demote_at(renewed_until, &n.rt.st.ha);
     let cut_at = n.rt.clock.now();
     n.dcs.set_unreachable(true);
+    n.rt.cycle().await;
+    assert!(
+        n.rt.snapshot
+            .borrow()
+            .is_writable_leader(tokio::time::Instant::now()),
+        "cut off from etcd, the leader keeps answering 200 on /primary while its lease is valid"
+    );
     let demoted_at = until_demoted(&mut n, 100).await;
     assert!(
         demoted_at <= demote_point.plus(crate::ha::Millis(50)),
         "demoted at {demoted_at:?}, demotion point {demote_point:?}, lease valid until {renewed_until:?}"
+    );
+    assert!(
+        !n.rt
+            .snapshot
+            .borrow()
+            .is_writable_leader(tokio::time::Instant::now()),
+        "demoted: /primary answers 503"
     );
     assert!(
         demoted_at.since(cut_at).0 >= 5_000,
@@ -227,5 +241,27 @@ async fn leader_that_finds_the_key_overwritten_by_hand_takes_it_back() {
         n.pg.calls()
     );
     assert_eq!(store.get("/service/demo/leader").as_deref(), Some("pg1"));
+    assert_eq!(n.pg.state_role(), PgRole::Primary);
+}
+
+/// A leader that wrote the `failsafe` key in its last cycle before etcd went away asks the
+/// members it wrote (it knows what etcd holds without reading it back).
+#[tokio::test(start_paused = true)]
+async fn failsafe_key_written_just_before_etcd_goes_away_is_used() {
+    let store = MemoryStore::new();
+    let mut n = node(&store, "pg1");
+    cycles(&mut n, 20, is_leader).await;
+    n.rt.st.ha.failsafe_mode = true;
+    n.rt.cycle().await;
+    assert!(
+        n.dcs.store().get("/service/demo/failsafe").is_some(),
+        "the leader wrote the failsafe key"
+    );
+    n.dcs.set_unreachable(true);
+    n.rt.cycle().await;
+    assert!(
+        n.rt.st.failsafe_valid_until.is_some(),
+        "the failsafe round ran on the key just written"
+    );
     assert_eq!(n.pg.state_role(), PgRole::Primary);
 }
