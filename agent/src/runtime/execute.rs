@@ -355,7 +355,16 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             Action::WriteFailsafeKey { members } => {
                 let key = self.failsafe_topology(members);
                 match bounded(retry, self.dcs.write_failsafe(&key)).await {
-                    Ok(()) => Step::Done,
+                    Ok(()) => {
+                        // What etcd holds now, as far as we know: a failsafe round right after
+                        // this (etcd gone before our next read) asks these members.
+                        if let Some(c) = &self.st.cluster {
+                            let mut c = (**c).clone();
+                            c.failsafe = Some(key);
+                            self.st.cluster = Some(std::sync::Arc::new(c));
+                        }
+                        Step::Done
+                    }
                     // Housekeeping: the next cycle tries again.
                     Err(e) => {
                         warn!("writing the failsafe key failed: {e}");
