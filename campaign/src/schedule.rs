@@ -194,10 +194,7 @@ mod tests {
         let mut want = ci_nemeses();
         want.sort();
         assert_eq!(kinds, want);
-        assert_eq!(
-            s.len(),
-            ALL.len() - KNOWN_FAILING.len()
-        );
+        assert_eq!(s.len(), ALL.len() - KNOWN_FAILING.len());
         for p in &s {
             assert!(!KNOWN_FAILING.contains(&p.nemesis));
         }
