@@ -34,13 +34,15 @@ pub fn member_problem(
     if m.role != PgRole::Replica {
         return Some("is not a replica".into());
     }
-    if !m.streaming {
+    // The leader's own WAL senders are live; the member record is as old as the candidate's
+    // last loop. A candidate the leader streams to now is not refused on its record.
+    let live = match streaming {
+        Some(s) if s.contains(&m.name) => true,
+        Some(_) => return Some("is not streaming from the leader".into()),
+        None => false,
+    };
+    if !live && !m.streaming {
         return Some("is not streaming".into());
-    }
-    if let Some(s) = streaming
-        && !s.contains(&m.name)
-    {
-        return Some("is not streaming from the leader".into());
     }
     if let (Some(tl), Some(ltl)) = (m.timeline, leader.timeline)
         && tl != ltl
@@ -48,6 +50,15 @@ pub fn member_problem(
         return Some(format!(
             "is on timeline {tl}, the leader on {ltl} (it has not followed the last timeline switch yet)"
         ));
+    }
+    // Its lag, though, is only known from that record, against the leader's live position:
+    // for a streaming candidate it would count the WAL written since the record. A WAL
+    // sender in state `streaming` (not `catchup`) has caught up with the leader, which is
+    // what the lag check is for; and a handover loses nothing whatever the lag (the candidate
+    // promotes only past the old leader's WAL end). The REST API checks the lag on the
+    // records alone, the leader's as old as the candidate's.
+    if live {
+        return None;
     }
     let behind = lag(
         leader_lsn.or(leader.lsn).unwrap_or_default(),

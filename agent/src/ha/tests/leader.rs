@@ -203,6 +203,29 @@ fn switchover() {
                 v.failover(None, Some("pg1"));
             }))
             .want(a4, r4),
+        case("switchover to a streaming candidate whose record shows an old position goes ahead")
+            .given(
+                leading()
+                    .primary(50_000_000)
+                    .cluster(|v| {
+                        v.failover(Some("pg1"), Some("pg2"));
+                        if let Some(m) = v.members.iter_mut().find(|m| m.name == name("pg2")) {
+                            m.streaming = false;
+                        }
+                    }),
+            )
+            .want(
+                vec![
+                    Action::Demote {
+                        mode: StopMode::Graceful,
+                    },
+                    Action::PublishPosition,
+                    Action::ReleaseLease,
+                ],
+                Reason::SwitchingOver {
+                    candidate: Some(name("pg2")),
+                },
+            ),
         case("switchover to a candidate not among the leader's WAL senders is cleared")
             .given({
                 let mut n = leading().cluster(|v| {
