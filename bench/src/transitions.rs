@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use clap::Args;
 use ha_tests::cluster::{Opts as ClusterOpts, TestCluster};
+use ha_tests::procs::wait_for;
 use ha_tests::writer::{Writer, longest_gap};
 use nix::sys::signal::Signal;
 use tokio::sync::watch;
@@ -191,6 +192,18 @@ pub async fn switchover(o: Opts) -> anyhow::Result<()> {
     for run in 1..=o.runs {
         let leader = settled(&c).await;
         let candidate = c.others(&[&leader]).remove(run % 2);
+        // The candidate check reads the candidate's member record, which its agent refreshes
+        // within a second of streaming: a switchover right after the last one waits for it.
+        wait_for(
+            "the candidate's record says it streams",
+            Duration::from_secs(30),
+            || async {
+                let (_, v) = c.node(&candidate).api_get("/patroni").await?;
+                (v["replication_state"] == "streaming").then_some(())
+            },
+        )
+        .await;
+        tokio::time::sleep(Duration::from_millis(500)).await;
         let w = Writer::start(hp, Duration::from_millis(10)).await;
         w.wait_for_ack_from(c.node(&leader).pg_port, Duration::from_secs(30))
             .await;
