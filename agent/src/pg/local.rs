@@ -32,6 +32,9 @@ pub const STATUS_BUDGET: Duration = Duration::from_secs(2);
 /// Rows of a simple query, as text columns.
 pub type Rows = Vec<Vec<Option<String>>>;
 
+/// The parameter the leader manages for synchronous replication.
+pub(super) const SYNC_NAMES: &str = "synchronous_standby_names";
+
 /// The member's own PostgreSQL.
 pub struct LocalPostgres {
     /// Current settings; replaced whole by `update`/`reload`.
@@ -86,9 +89,18 @@ impl LocalPostgres {
     }
 
     /// Changes the parameters only.
-    pub(super) fn set_parameters(&self, parameters: std::collections::BTreeMap<String, GucValue>) {
+    /// `synchronous_standby_names`, which only `set_sync_standby_names` sets, is kept.
+    pub(super) fn set_parameters(
+        &self,
+        mut parameters: std::collections::BTreeMap<String, GucValue>,
+    ) {
         let mut guard = lock(&self.settings);
         let mut next = PgSettings::clone(&guard);
+        if let Some(v) = next.parameters.get(SYNC_NAMES) {
+            parameters
+                .entry(SYNC_NAMES.to_string())
+                .or_insert_with(|| v.clone());
+        }
         next.parameters = parameters;
         *guard = Arc::new(next);
     }
@@ -390,5 +402,10 @@ impl Postgres for LocalPostgres {
     #[tracing::instrument(level = "info", skip_all, fields(member = %self.member()))]
     async fn reload(&self, parameters: std::collections::BTreeMap<String, GucValue>) -> Result<()> {
         self.do_reload(parameters).await
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), value))]
+    async fn set_sync_standby_names(&self, value: &str) -> Result<()> {
+        self.do_set_sync_names(value).await
     }
 }

@@ -171,6 +171,23 @@ impl LocalPostgres {
             })
     }
 
+    /// `synchronous_standby_names = value` in `postgresql.conf`, then a reload (no callback:
+    /// this is the leader's own bookkeeping, not a configuration change).
+    pub(super) async fn do_set_sync_names(&self, value: &str) -> Result<()> {
+        let mut parameters = self.settings().parameters.clone();
+        parameters.insert(
+            super::local::SYNC_NAMES.into(),
+            GucValue::Str(value.to_string()),
+        );
+        self.set_parameters(parameters);
+        let s = self.settings();
+        conf::write_postgresql_conf(&s, &self.configured_role(&s))?;
+        if postmaster::running(&s.data_dir).is_some() {
+            self.reload_conf().await?;
+        }
+        Ok(())
+    }
+
     pub(super) async fn do_reload(&self, parameters: BTreeMap<String, GucValue>) -> Result<()> {
         self.set_parameters(parameters);
         let s = self.settings();
