@@ -200,6 +200,52 @@ async fn edit_config_switches_synchronous_mode_on_and_off() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "sync");
 
+    info!("--- visible: /sync, /async, /patroni, /cluster, hactl list, metrics");
+    let other = c.others(&[&leader, &sync]).pop().unwrap();
+    wait_for(
+        "/sync and /async answer per the key",
+        Duration::from_secs(10),
+        || async {
+            let s = c.node(&sync).api_get("/sync").await?.0;
+            let a = c.node(&sync).api_get("/async").await?.0;
+            let so = c.node(&other).api_get("/synchronous").await?.0;
+            let ao = c.node(&other).api_get("/asynchronous").await?.0;
+            let sl = c.node(&leader).api_get("/sync").await?.0;
+            ((s, a, so, ao, sl) == (200, 503, 503, 200, 503)).then_some(())
+        },
+    )
+    .await;
+    let (_, p) = c.node(&sync).api_get("/patroni").await.unwrap();
+    assert_eq!(p["sync_standby"], true, "{p}");
+    let (_, cl) = c.node(&leader).api_get("/cluster").await.unwrap();
+    let role_of = |n: &str| {
+        cl["members"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["name"] == n)
+            .map(|m| m["role"].clone())
+    };
+    assert_eq!(role_of(&sync), Some(Value::from("sync_standby")), "{cl}");
+    assert_eq!(role_of(&other), Some(Value::from("replica")), "{cl}");
+    let out = hactl(&cfg, &["list"]).await.ok();
+    let line = out.stdout.lines().find(|l| l.contains(&sync)).unwrap();
+    assert!(line.contains("Sync Standby"), "{out}");
+    let metrics = http()
+        .get(format!("{}/metrics", c.node(&sync).api_base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("patroni_sync_standby{") && l.ends_with(" 1")),
+        "{metrics}"
+    );
+
     info!("--- an invalid value is refused by name, nothing written");
     let before = c.etcd_get("config").await.unwrap();
     let out = hactl(

@@ -80,6 +80,9 @@ pub fn patroni(snap: &NodeSnapshot) -> Value {
     if snap.ha.pause {
         o.insert("pause".into(), true.into());
     }
+    if super::sync::snapshot_is_sync_standby(snap) {
+        o.insert("sync_standby".into(), true.into());
+    }
     if snap.failsafe_active {
         o.insert("failsafe_mode_is_active".into(), true.into());
     }
@@ -132,23 +135,13 @@ pub fn cluster_member(c: &Cluster, name: &str) -> Option<Map<String, Value>> {
     let m = c.member(name)?;
     let r = &m.record;
     let is_leader = c.leader_name() == Some(name);
-    let sync_mode = c
-        .config
-        .as_ref()
-        .and_then(|cfg| cfg.value.get("synchronous_mode"))
-        .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("quorum"));
-    let in_sync = c
-        .sync
-        .as_ref()
-        .and_then(|s| s.value.sync_standby.clone())
-        .is_some_and(|s| s.split(',').any(|x| x.trim() == name));
     let role = if is_leader {
         if r.normalized_role() == "standby_leader" {
             "standby_leader"
         } else {
             "leader"
         }
-    } else if sync_mode && in_sync {
+    } else if super::sync::is_sync_standby(c, name) {
         "sync_standby"
     } else {
         "replica"
