@@ -147,6 +147,7 @@ pub fn slot_changes(
 
 impl LocalPostgres {
     pub(super) async fn do_follow(&self, upstream: Option<&Upstream>) -> Result<()> {
+        self.clear_sync_names();
         let s = self.settings();
         let role = StartAs::Replica {
             upstream: upstream.cloned(),
