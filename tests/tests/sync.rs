@@ -314,6 +314,22 @@ async fn edit_config_switches_synchronous_mode_on_and_off() {
     );
 }
 
+/// The leader's `/patroni`, `/cluster` health and `hactl list` say the cluster runs short of
+/// synchronous standbys, and how.
+async fn shortfall_shown(c: &TestCluster, leader: &str, how: &str) {
+    let want = format!("synchronous mode: 0 of 1 synchronous standby(s); {how}");
+    let (_, p) = c.node(leader).api_get("/patroni").await.unwrap();
+    assert_eq!(p["synchronous_shortfall"], want.as_str(), "{p}");
+    let (_, cl) = c.node(leader).api_get("/cluster").await.unwrap();
+    assert_eq!(cl["health"]["status"], "degraded", "{cl}");
+    assert!(
+        cl["health"]["reason"].as_str().unwrap().contains(&want),
+        "{cl}"
+    );
+    let out = hactl(&c.node(leader).config_path(), &["list"]).await.ok();
+    assert!(out.stdout.contains("Synchronous mode: 0 of 1"), "{out}");
+}
+
 /// Two members, a client writing straight to the leader; the sync standby is killed.
 async fn standby_killed(test: &str, strict: bool) {
     init_tracing();
@@ -350,6 +366,12 @@ async fn standby_killed(test: &str, strict: bool) {
             "strict: the key names no standby"
         );
         assert_eq!(standby_names(&c, &leader).await.unwrap(), "*");
+        shortfall_shown(
+            &c,
+            &leader,
+            "commits wait until a standby confirms them (strict)",
+        )
+        .await;
         info!("--- the standby comes back: commits complete");
         let settings = c.settings.clone();
         c.node_mut(&sync).start(&settings);
@@ -377,6 +399,7 @@ async fn standby_killed(test: &str, strict: bool) {
             "the key names no standby after the fallback"
         );
         assert_eq!(standby_names(&c, &leader).await.unwrap(), "");
+        shortfall_shown(&c, &leader, "replication fell back to asynchronous").await;
     }
     let (acks, _) = w.stop().await;
     let missing = missing_on(&c, &leader, &acks).await;

@@ -83,6 +83,15 @@ pub fn patroni(snap: &NodeSnapshot) -> Value {
     if super::sync::snapshot_is_sync_standby(snap) {
         o.insert("sync_standby".into(), true.into());
     }
+    // hapg's own: the leader says when it runs short of synchronous standbys.
+    if snap.holds_leader_key
+        && let Some(why) = snap
+            .cluster
+            .as_ref()
+            .and_then(|c| super::sync::shortfall(c))
+    {
+        o.insert("synchronous_shortfall".into(), why.into());
+    }
     if snap.failsafe_active {
         o.insert("failsafe_mode_is_active".into(), true.into());
     }
@@ -247,6 +256,7 @@ pub fn cluster_health(snap: &NodeSnapshot, c: &Cluster) -> (&'static str, String
     let max_lag = snap.ha.maximum_lag_on_failover;
     let leader_pos = leader_position(c);
     let mut problems: Vec<String> = conflict.into_iter().collect();
+    problems.extend(super::sync::shortfall(c));
     for m in c.members.iter().filter(|m| m.name != leader) {
         let r = &m.record;
         if r.state != "running" || r.replication_state.as_deref() != Some("streaming") {

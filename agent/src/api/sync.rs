@@ -25,6 +25,35 @@ pub fn is_sync_standby(c: &Cluster, name: &str) -> bool {
         && sync.value.standbys().iter().any(|s| s == name)
 }
 
+/// With synchronous mode on: why the cluster runs with fewer synchronous standbys than
+/// `synchronous_node_count` asks for (none named: the leader fell back to asynchronous
+/// replication, or under strict mode commits wait). `None` when it has enough, or the mode is
+/// off, or there is no leader.
+pub fn shortfall(c: &Cluster) -> Option<String> {
+    let dc = DynamicConfig::from_json(&c.config.as_ref()?.value).0;
+    if dc.synchronous_mode != SyncMode::On {
+        return None;
+    }
+    let leader = c.leader_name()?;
+    let have = c
+        .sync
+        .as_ref()
+        .filter(|s| s.value.leader.as_deref() == Some(leader))
+        .map_or(0, |s| s.value.standbys().len());
+    let asked = usize::try_from(dc.synchronous_node_count).unwrap_or(usize::MAX);
+    if have >= asked {
+        return None;
+    }
+    let what = match (have, dc.synchronous_mode_strict) {
+        (0, true) => "; commits wait until a standby confirms them (strict)",
+        (0, false) => "; replication fell back to asynchronous",
+        _ => "",
+    };
+    Some(format!(
+        "synchronous mode: {have} of {asked} synchronous standby(s){what}"
+    ))
+}
+
 /// This member, running as a replica, is a synchronous standby.
 pub fn snapshot_is_sync_standby(snap: &NodeSnapshot) -> bool {
     snap.pg.state.role() == crate::ha::PgRole::Replica
@@ -54,6 +83,33 @@ mod tests {
                 lease: 0,
             }),
         )
+    }
+
+    #[test]
+    fn fewer_sync_standbys_than_asked_is_reported() {
+        let on = json!({"synchronous_mode": true}).to_string();
+        let named = r#"{"leader":"pg1","sync_standby":"pg2"}"#;
+        assert_eq!(shortfall(&cluster(&on, named)), None);
+        let none = r#"{"leader":"pg1","sync_standby":null}"#;
+        assert_eq!(
+            shortfall(&cluster(&on, none)).as_deref(),
+            Some(
+                "synchronous mode: 0 of 1 synchronous standby(s); replication fell back to asynchronous"
+            )
+        );
+        let strict = json!({"synchronous_mode": true, "synchronous_mode_strict": true}).to_string();
+        assert!(
+            shortfall(&cluster(&strict, none))
+                .unwrap()
+                .contains("(strict)")
+        );
+        let two = json!({"synchronous_mode": true, "synchronous_node_count": 2}).to_string();
+        assert_eq!(
+            shortfall(&cluster(&two, named)).as_deref(),
+            Some("synchronous mode: 1 of 2 synchronous standby(s)")
+        );
+        let off = json!({"synchronous_mode": false}).to_string();
+        assert_eq!(shortfall(&cluster(&off, none)), None);
     }
 
     #[test]
