@@ -174,7 +174,20 @@ impl LocalPostgres {
 
     /// `synchronous_standby_names = value` in `postgresql.conf`, then a reload (no callback:
     /// this is the leader's own bookkeeping, not a configuration change).
+    ///
+    /// Nothing is written or reloaded when the configuration already says `value` (absent
+    /// means empty): a reload right before a promotion was seen to leave PostgreSQL 15 stuck
+    /// in recovery after "received promote request" (switchover in sync mode), and a replica
+    /// about to promote usually already has the empty value.
     pub(super) async fn do_set_sync_names(&self, value: &str) -> Result<()> {
+        let current = match self.settings().parameters.get(super::local::SYNC_NAMES) {
+            Some(GucValue::Str(v)) => v.clone(),
+            Some(other) => other.to_plain(),
+            None => String::new(),
+        };
+        if current == value {
+            return Ok(());
+        }
         let mut parameters = self.settings().parameters.clone();
         parameters.insert(
             super::local::SYNC_NAMES.into(),
