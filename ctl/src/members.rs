@@ -288,7 +288,14 @@ fn service_info(c: &Cluster) -> Vec<String> {
     if dynamic(c).pause {
         lines.push("Maintenance mode: on".to_string());
     }
-    // hapg's own: patronictl has no such line.
+    // hapg's own: patronictl has no such lines.
+    if let Some(why) = ha_agent::api::sync::shortfall(c) {
+        let mut s = why;
+        if let Some(first) = s.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        lines.push(s);
+    }
     if let Some(conflict) = c.system_id_conflict() {
         let mut s = conflict;
         if let Some(first) = s.get_mut(0..1) {

@@ -23,7 +23,7 @@ fn impossible(
     c: &Cluster,
     leader: Option<&str>,
     candidate: Option<&str>,
-    max_lag: u64,
+    cfg: &crate::ha::HaConfig,
     action: &str,
 ) -> Option<String> {
     let leader = leader.map(crate::ha::MemberName::new);
@@ -32,7 +32,7 @@ fn impossible(
         &c.view(0),
         leader.as_ref(),
         candidate.as_ref(),
-        max_lag,
+        cfg,
         action,
     )
 }
@@ -142,7 +142,7 @@ async fn failover_common<D: Dcs>(
             &cluster,
             leader.as_deref(),
             candidate.as_deref(),
-            snap.ha.maximum_lag_on_failover,
+            &snap.ha,
             action,
         )
     {

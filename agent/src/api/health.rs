@@ -138,9 +138,11 @@ pub fn health(endpoint: Health, q: &Query, snap: &NodeSnapshot, now: Instant) ->
                 && !snap.demoting
                 && snap.writable_until.is_some_and(|u| u > now)
         }
-        Health::StandbyLeader | Health::Sync => false,
+        Health::StandbyLeader => false,
         Health::Replica => replica_ok(q, snap, now) && !snap.noloadbalance,
-        Health::Async => replica_ok(q, snap, now),
+        // Patroni: a replica the `sync` key names (resp. does not name).
+        Health::Sync => replica_ok(q, snap, now) && super::sync::snapshot_is_sync_standby(snap),
+        Health::Async => replica_ok(q, snap, now) && !super::sync::snapshot_is_sync_standby(snap),
         Health::ReadOnly => {
             (replica_ok(q, snap, now) && !snap.noloadbalance) || snap.is_writable_leader(now)
         }

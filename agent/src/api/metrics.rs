@@ -92,7 +92,7 @@ pub fn render(snap: &NodeSnapshot, now_secs: f64) -> String {
         "patroni_sync_standby",
         "Value is 1 if this node is a sync standby replica, 0 otherwise.",
         "gauge",
-        "0".into(),
+        b(running && super::sync::snapshot_is_sync_standby(snap)),
     );
     gauge(
         "patroni_quorum_standby",

@@ -14,6 +14,7 @@ pub mod health;
 pub mod metrics;
 mod request;
 pub mod status;
+pub mod sync;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

@@ -80,6 +80,18 @@ pub fn patroni(snap: &NodeSnapshot) -> Value {
     if snap.ha.pause {
         o.insert("pause".into(), true.into());
     }
+    if super::sync::snapshot_is_sync_standby(snap) {
+        o.insert("sync_standby".into(), true.into());
+    }
+    // hapg's own: the leader says when it runs short of synchronous standbys.
+    if snap.holds_leader_key
+        && let Some(why) = snap
+            .cluster
+            .as_ref()
+            .and_then(|c| super::sync::shortfall(c))
+    {
+        o.insert("synchronous_shortfall".into(), why.into());
+    }
     if snap.failsafe_active {
         o.insert("failsafe_mode_is_active".into(), true.into());
     }
@@ -132,23 +144,13 @@ pub fn cluster_member(c: &Cluster, name: &str) -> Option<Map<String, Value>> {
     let m = c.member(name)?;
     let r = &m.record;
     let is_leader = c.leader_name() == Some(name);
-    let sync_mode = c
-        .config
-        .as_ref()
-        .and_then(|cfg| cfg.value.get("synchronous_mode"))
-        .is_some_and(|v| v.as_bool() == Some(true) || v.as_str() == Some("quorum"));
-    let in_sync = c
-        .sync
-        .as_ref()
-        .and_then(|s| s.value.sync_standby.clone())
-        .is_some_and(|s| s.split(',').any(|x| x.trim() == name));
     let role = if is_leader {
         if r.normalized_role() == "standby_leader" {
             "standby_leader"
         } else {
             "leader"
         }
-    } else if sync_mode && in_sync {
+    } else if super::sync::is_sync_standby(c, name) {
         "sync_standby"
     } else {
         "replica"
@@ -254,6 +256,7 @@ pub fn cluster_health(snap: &NodeSnapshot, c: &Cluster) -> (&'static str, String
     let max_lag = snap.ha.maximum_lag_on_failover;
     let leader_pos = leader_position(c);
     let mut problems: Vec<String> = conflict.into_iter().collect();
+    problems.extend(super::sync::shortfall(c));
     for m in c.members.iter().filter(|m| m.name != leader) {
         let r = &m.record;
         if r.state != "running" || r.replication_state.as_deref() != Some("streaming") {

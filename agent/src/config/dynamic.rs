@@ -22,7 +22,7 @@ pub(super) struct Issue {
 }
 
 impl Issue {
-    fn new(key: &str, reason: impl Into<String>) -> Self {
+    pub(super) fn new(key: &str, reason: impl Into<String>) -> Self {
         Issue {
             key: key.to_owned(),
             reason: reason.into(),
@@ -52,9 +52,7 @@ const MAX_SECS: i64 = i32::MAX as i64;
 
 /// Top-level keys Patroni knows and we accept without acting on them.
 const QUIET_KEYS: &[&str] = &[
-    "maximum_lag_on_syncnode",
     "max_timelines_history",
-    "synchronous_node_count",
     "primary_stop_timeout",
     "master_stop_timeout",
     "ignore_slots",
@@ -85,6 +83,10 @@ impl Default for DynamicConfig {
             use_slots: true,
             pause: false,
             failsafe_mode: false,
+            synchronous_mode: crate::ha::SyncMode::Off,
+            synchronous_mode_strict: false,
+            synchronous_node_count: 1,
+            maximum_lag_on_syncnode: None,
             parameters: BTreeMap::new(),
             raw: Value::Object(Map::new()),
         }
@@ -135,6 +137,7 @@ pub(super) fn read(value: &Value, strict: bool) -> Result<(DynamicConfig, Vec<Is
     dc.pause = r.bool(obj, "pause", "pause", dc.pause)?;
     dc.failsafe_mode = r.bool(obj, "failsafe_mode", "failsafe_mode", dc.failsafe_mode)?;
     r.timing(&mut dc)?;
+    r.synchronous(obj, &mut dc)?;
     r.unsupported(obj)?;
     match obj.get("postgresql") {
         None | Some(Value::Null) => {}
@@ -159,14 +162,14 @@ pub(super) fn from_json(value: &Value) -> (DynamicConfig, Vec<Warning>) {
     }
 }
 
-struct Reader {
-    strict: bool,
+pub(super) struct Reader {
+    pub(super) strict: bool,
     warnings: Vec<Issue>,
 }
 
 impl Reader {
     /// A bad value: the error (strict) or a warning (lenient; the caller keeps the default).
-    fn problem(&mut self, issue: Issue) -> Result<(), Issue> {
+    pub(super) fn problem(&mut self, issue: Issue) -> Result<(), Issue> {
         if self.strict {
             Err(issue)
         } else {
@@ -175,11 +178,11 @@ impl Reader {
         }
     }
 
-    fn note(&mut self, key: &str, reason: &str) {
+    pub(super) fn note(&mut self, key: &str, reason: &str) {
         self.warnings.push(Issue::new(key, reason));
     }
 
-    fn int(
+    pub(super) fn int(
         &mut self,
         obj: &Map<String, Value>,
         key: &str,
@@ -213,7 +216,7 @@ impl Reader {
     }
 
     /// `obj[key]` as a boolean; `shown` is the key's dotted name for messages.
-    fn bool(
+    pub(super) fn bool(
         &mut self,
         obj: &Map<String, Value>,
         key: &str,
@@ -267,37 +270,6 @@ impl Reader {
 
     /// Features we read but do not implement yet: a warning when they are switched on.
     fn unsupported(&mut self, obj: &Map<String, Value>) -> Result<(), Issue> {
-        match obj.get("synchronous_mode") {
-            None | Some(Value::Null) => {}
-            Some(Value::String(s)) if s.eq_ignore_ascii_case("quorum") => self.note(
-                "synchronous_mode",
-                "quorum is not supported yet; replication stays asynchronous",
-            ),
-            Some(v) => match bool_of(v) {
-                Some(true) => self.note(
-                    "synchronous_mode",
-                    "not supported yet; replication stays asynchronous",
-                ),
-                Some(false) => {}
-                None => self.problem(Issue::new(
-                    "synchronous_mode",
-                    format!("expected a boolean or \"quorum\", got {}", kind_of(v)),
-                ))?,
-            },
-        }
-        for (key, what) in [("synchronous_mode_strict", "not supported yet")] {
-            match obj.get(key) {
-                None | Some(Value::Null) => {}
-                Some(v) => match bool_of(v) {
-                    Some(true) => self.note(key, what),
-                    Some(false) => {}
-                    None => self.problem(Issue::new(
-                        key,
-                        format!("expected a boolean, got {}", kind_of(v)),
-                    ))?,
-                },
-            }
-        }
         if is_set(obj.get("standby_cluster")) {
             self.note(
                 "standby_cluster",
@@ -320,6 +292,8 @@ impl Reader {
                     | "postgresql"
                     | "synchronous_mode"
                     | "synchronous_mode_strict"
+                    | "synchronous_node_count"
+                    | "maximum_lag_on_syncnode"
                     | "failsafe_mode"
                     | "standby_cluster"
                     | "slots"

@@ -65,6 +65,25 @@ fn keep(dc: &mut DynamicConfig, base: &DynamicConfig, key: &str) -> Option<Strin
             dc.failsafe_mode = base.failsafe_mode;
             Some(base.failsafe_mode.to_string())
         }
+        "synchronous_mode" => {
+            dc.synchronous_mode = base.synchronous_mode;
+            Some(format!("{:?}", base.synchronous_mode).to_lowercase())
+        }
+        "synchronous_mode_strict" => {
+            dc.synchronous_mode_strict = base.synchronous_mode_strict;
+            Some(base.synchronous_mode_strict.to_string())
+        }
+        "synchronous_node_count" => {
+            dc.synchronous_node_count = base.synchronous_node_count;
+            Some(base.synchronous_node_count.to_string())
+        }
+        "maximum_lag_on_syncnode" => {
+            dc.maximum_lag_on_syncnode = base.maximum_lag_on_syncnode;
+            Some(
+                base.maximum_lag_on_syncnode
+                    .map_or("-1".into(), |v| v.to_string()),
+            )
+        }
         "postgresql" => {
             (dc.use_pg_rewind, dc.use_slots, dc.parameters) =
                 (base.use_pg_rewind, base.use_slots, base.parameters.clone());

@@ -19,6 +19,7 @@ pub mod allowlist;
 mod args;
 mod dynamic;
 mod dynamic_keep;
+mod dynamic_sync;
 mod env;
 mod etcd3;
 mod guards;
@@ -309,6 +310,11 @@ impl Config {
             watchdog: self.watchdog.mode,
             watchdog_safety_margin: self.watchdog.safety_margin.map(Millis::secs),
             failsafe_mode: dynamic.failsafe_mode,
+            synchronous_mode: dynamic.synchronous_mode,
+            synchronous_mode_strict: dynamic.synchronous_mode_strict,
+            synchronous_node_count: usize::try_from(dynamic.synchronous_node_count)
+                .unwrap_or(usize::MAX),
+            maximum_lag_on_syncnode: dynamic.maximum_lag_on_syncnode,
         }
     }
 
@@ -409,6 +415,14 @@ pub struct DynamicConfig {
     pub pause: bool,
     /// `failsafe_mode` (default false).
     pub failsafe_mode: bool,
+    /// `synchronous_mode` (default off; `quorum` is refused when validated strictly).
+    pub synchronous_mode: crate::ha::SyncMode,
+    /// `synchronous_mode_strict` (default false).
+    pub synchronous_mode_strict: bool,
+    /// `synchronous_node_count` (default 1, at least 1).
+    pub synchronous_node_count: u64,
+    /// `maximum_lag_on_syncnode` in bytes; `None` for -1 (the default: unlimited).
+    pub maximum_lag_on_syncnode: Option<u64>,
     /// `postgresql.parameters`.
     pub parameters: BTreeMap<String, GucValue>,
     /// The whole value as JSON (for `GET /config` and `hactl show-config`).

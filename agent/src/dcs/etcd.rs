@@ -38,7 +38,7 @@ use self::lease::{Kept, Lease};
 use self::txn::{absent, at_revision, delete_if, encode, failover_pending, holds, outcome, put_if};
 use crate::dcs::{
     CasOutcome, Cluster, Dcs, EtcdSettings, FailoverExpect, FailoverRecord, HistoryRecord, Keys,
-    MemberRecord, RawKv, Result, StatusRecord,
+    MemberRecord, RawKv, Result, StatusRecord, SyncRecord,
 };
 
 /// The cluster in etcd, as seen by one member (who owns one lease).
@@ -484,6 +484,23 @@ impl Dcs for EtcdDcs {
     #[instrument(level = "debug", skip_all, fields(key = %self.keys.failover(), revision))]
     async fn clear_failover(&self, revision: i64) -> Result<CasOutcome> {
         let key = self.keys.failover();
+        self.cas(delete_if(at_revision(&key, revision), key)).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(key = %self.keys.sync(), revision))]
+    async fn write_sync(&self, sync: &SyncRecord, revision: Option<i64>) -> Result<CasOutcome> {
+        let key = self.keys.sync();
+        let value = encode("sync", sync)?;
+        let compare = match revision {
+            None => absent(&key),
+            Some(r) => at_revision(&key, r),
+        };
+        self.cas(put_if(compare, key, value)).await
+    }
+
+    #[instrument(level = "debug", skip_all, fields(key = %self.keys.sync(), revision))]
+    async fn delete_sync(&self, revision: i64) -> Result<CasOutcome> {
+        let key = self.keys.sync();
         self.cas(delete_if(at_revision(&key, revision), key)).await
     }
 

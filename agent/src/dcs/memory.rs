@@ -25,7 +25,7 @@ pub use self::store::MemoryStore;
 use self::store::{LeaseNotFound, Store};
 use crate::dcs::{
     CasOutcome, Cluster, Dcs, DcsError, FailoverExpect, FailoverRecord, HistoryRecord, Keys,
-    MemberRecord, RawKv, Result, StatusRecord,
+    MemberRecord, RawKv, Result, StatusRecord, SyncRecord,
 };
 
 /// Our lease: id and the TTL it was granted with.
@@ -447,6 +447,22 @@ impl Dcs for MemoryDcs {
 
     async fn clear_failover(&self, revision: i64) -> Result<CasOutcome> {
         let key = self.keys.failover();
+        self.cas("txn", |st| {
+            st.get(&key).is_some_and(|kv| kv.mod_revision == revision) && st.delete(&key)
+        })
+    }
+
+    async fn write_sync(&self, sync: &SyncRecord, revision: Option<i64>) -> Result<CasOutcome> {
+        let key = self.keys.sync();
+        let value = encode("sync", sync)?;
+        self.cas("txn", |st| {
+            let at = st.get(&key).map(|kv| kv.mod_revision);
+            at == revision && st.put(&key, &value, 0).is_ok()
+        })
+    }
+
+    async fn delete_sync(&self, revision: i64) -> Result<CasOutcome> {
+        let key = self.keys.sync();
         self.cas("txn", |st| {
             st.get(&key).is_some_and(|kv| kv.mod_revision == revision) && st.delete(&key)
         })

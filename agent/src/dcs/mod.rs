@@ -268,6 +268,7 @@ impl Cluster {
                 lsn: m.record.xlog_location.map(Lsn),
                 nofailover: m.record.nofailover(),
                 streaming: m.record.replication_state.as_deref() == Some("streaming"),
+                nosync: m.record.nosync(),
             })
             .collect();
         let failover = self.failover.as_ref().map(|f| ha::FailoverRequest {
@@ -320,6 +321,21 @@ impl Cluster {
                 .as_ref()
                 .map(|m| m.keys().map(MemberName::new).collect()),
             config_garbage: self.config_garbage.map(Revision),
+            sync: self.sync.as_ref().map(|s| ha::SyncKey {
+                leader: s
+                    .value
+                    .leader
+                    .as_deref()
+                    .filter(|l| !l.is_empty())
+                    .map(MemberName::new),
+                standbys: s
+                    .value
+                    .standbys()
+                    .into_iter()
+                    .map(MemberName::new)
+                    .collect(),
+                revision: Revision(s.revision),
+            }),
         }
     }
 }
@@ -475,6 +491,17 @@ pub trait Dcs: Send + Sync + 'static {
 
     /// Deletes `failover` if its mod_revision is still `revision`.
     fn clear_failover(&self, revision: i64) -> impl Future<Output = Result<CasOutcome>> + Send;
+
+    /// Writes `sync`: create-only when `revision` is `None`, else if its mod_revision is
+    /// still `revision`.
+    fn write_sync(
+        &self,
+        sync: &SyncRecord,
+        revision: Option<i64>,
+    ) -> impl Future<Output = Result<CasOutcome>> + Send;
+
+    /// Deletes `sync` if its mod_revision is still `revision`.
+    fn delete_sync(&self, revision: i64) -> impl Future<Output = Result<CasOutcome>> + Send;
 
     /// Revokes our lease: `members/<me>` and, if attached, `leader` disappear at once.
     fn revoke_lease(&self) -> impl Future<Output = Result<()>> + Send;

@@ -68,6 +68,10 @@ impl MemberRecord {
                 .and_then(serde_json::Value::as_i64)
                 == Some(0)
     }
+    /// Whether the member is tagged `nosync` (never a synchronous standby).
+    pub fn nosync(&self) -> bool {
+        tag_true(self.tags.get("nosync"))
+    }
     /// `failover_priority`, default 1.
     pub fn failover_priority(&self) -> i64 {
         self.tags
@@ -253,6 +257,20 @@ pub struct SyncRecord {
     /// Quorum size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum: Option<u32>,
+}
+
+impl SyncRecord {
+    /// The standbys `sync_standby` names (comma-separated; empty entries skipped).
+    pub fn standbys(&self) -> Vec<String> {
+        self.sync_standby
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_string)
+            .collect()
+    }
 }
 
 /// LSN as Patroni's integer.

@@ -8,6 +8,7 @@
 use std::fmt;
 
 use super::model::{JobKind, Lsn, MemberName, Revision, Upstream};
+use super::sync::SyncStandbyNames;
 
 /// The core's answer for one cycle.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -179,6 +180,26 @@ pub enum Action {
     /// our authority runs until the round's send time plus ttl (a member that accepted does
     /// not race for that long); otherwise the batch is aborted.
     FailsafeRound,
+    /// Running primary: make `synchronous_standby_names` this value (a reload, no restart;
+    /// nothing when it already is). Safety (`ha::sync`): a standby is added here before the
+    /// `sync` key names it, and removed here only after a `WriteSyncKey` without it applied.
+    SetSyncStandbyNames(SyncStandbyNames),
+    /// Write the `sync` key `{"leader": <us>, "sync_standby": "a,b"}`, creating it when
+    /// `revision` is `None`, else if its mod_revision is still `revision`. CAS: `Lost` aborts
+    /// the batch. Safety: names only standbys PostgreSQL already reports synchronous (or that
+    /// were named before and still are listed).
+    WriteSyncKey {
+        /// The synchronous standbys to name.
+        standbys: Vec<MemberName>,
+        /// mod_revision the decision saw; `None`: create only.
+        revision: Option<Revision>,
+    },
+    /// Delete the `sync` key if its mod_revision is still `revision` (synchronous mode was
+    /// switched off). CAS: `Lost` aborts the batch.
+    DeleteSyncKey {
+        /// mod_revision the decision saw.
+        revision: Revision,
+    },
     /// Leader, failsafe mode: write the `failsafe` key listing these members (with their
     /// REST API URLs, which the shell knows).
     WriteFailsafeKey {
@@ -230,6 +251,9 @@ pub enum Ineligible {
     NotInFailsafeTopology,
     /// `initialize` holds another system identifier than the members' data directories.
     SystemIdConflict,
+    /// Synchronous mode: the `sync` key names neither this member nor it as the leader, so
+    /// it may miss commits the leader acknowledged.
+    NotSynchronous,
 }
 
 impl fmt::Display for Ineligible {
@@ -255,6 +279,10 @@ impl fmt::Display for Ineligible {
             Ineligible::NotInFailsafeTopology => {
                 write!(f, "failsafe mode: this member is not in the failsafe key")
             }
+            Ineligible::NotSynchronous => write!(
+                f,
+                "synchronous mode: not a synchronous standby (it may miss acknowledged commits)"
+            ),
             Ineligible::SystemIdConflict => write!(
                 f,
                 "the initialize key's system identifier is not the members' (an operator must resolve it)"

@@ -113,6 +113,7 @@ pub(super) fn node(me: &str) -> Node {
             failsafe_valid_until: None,
             failsafe_leader: None,
             streaming_replicas: Vec::new(),
+            sync_replicas: Vec::new(),
         },
         // Most tables are about other rules: the fence is switched on by the cases about it
         // (`tests/fencing.rs`), so that their action lists stay about their own rule.
@@ -133,6 +134,7 @@ pub(super) fn member(n: &str, role: PgRole, lsn: u64) -> MemberView {
         lsn: Some(Lsn(lsn)),
         nofailover: false,
         streaming: role == PgRole::Replica,
+        nosync: false,
     }
 }
 

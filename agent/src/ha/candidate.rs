@@ -10,6 +10,9 @@
 //! switch could otherwise promote from the old timeline and pick the *same* new timeline id as
 //! the leader did, so two different histories would share one timeline id (found by the fault
 //! campaign's switchover storm: PostgreSQL then PANICs on the mixed WAL).
+//!
+//! With `synchronous_mode` on, a candidate must also be named in the `sync` key
+//! (`sync::may_take_over`), or it may miss commits the leader acknowledged.
 
 use super::action::lag;
 use super::{ClusterView, HaConfig, Lsn, MemberName, MemberView, Millis, PgRole};
@@ -77,9 +80,10 @@ pub fn request_problem(
     view: &ClusterView,
     leader: Option<&MemberName>,
     candidate: Option<&MemberName>,
-    max_lag: u64,
+    cfg: &HaConfig,
     action: &str,
 ) -> Option<String> {
+    let max_lag = cfg.maximum_lag_on_failover;
     let current = view.leader.as_ref().map(|l| &l.holder);
     if let Some(l) = leader
         && current != Some(l)
@@ -96,6 +100,7 @@ pub fn request_problem(
             return Some(format!("candidate {name} does not exist"));
         };
         member_problem(m, leader_rec, leader_lsn, None, max_lag)
+            .or_else(|| sync_problem(view, cfg, name))
             .map(|why| format!("candidate {name} {why}"))
     };
     match candidate {
@@ -121,6 +126,12 @@ pub fn request_problem(
             })
         }
     }
+}
+
+/// Why `name` may not take over under the synchronous-mode rule (`sync::may_take_over`).
+pub fn sync_problem(view: &ClusterView, cfg: &HaConfig, name: &MemberName) -> Option<String> {
+    (!super::sync::may_take_over(view, cfg, name))
+        .then(|| "is not a synchronous standby (synchronous_mode is on)".to_string())
 }
 
 /// How long a switchover or failover may take before whoever waits for it (the REST API,

@@ -58,10 +58,16 @@ pub(super) fn decide(
                     Reason::CannotLead(super::Ineligible::FailsafeLeader(l.clone())),
                 );
             }
+            // Synchronous mode: a replica the `sync` key does not name may miss acknowledged
+            // commits; it hands the key back rather than promote.
+            if let Err(why) = super::sync::eligible(view, cfg, &obs.me) {
+                return Decision::new([Action::ReleaseLease], Reason::CannotLead(why));
+            }
             // Our key, a replica under it (agent restarted after a crash, or a promotion that
             // failed last cycle). The renewal first proves the key is still ours, and the
             // fence is armed before PostgreSQL can accept a write.
             let mut actions = proven(Action::RenewLease, cfg);
+            actions.extend(super::sync::before_promote(view, cfg));
             actions.push(Action::Promote);
             actions.extend(housekeeping(obs, view, cfg));
             Decision::new(actions, Reason::PromotingHeldLease)
@@ -118,6 +124,7 @@ fn running_primary(
     }
     let mut actions = proven(Action::RenewLease, cfg);
     actions.extend(housekeeping(obs, view, cfg));
+    actions.extend(super::sync::leader_actions(obs, view, cfg, me.lsn));
     let reason = match &view.failover {
         Some(_) => Reason::SwitchoverScheduled,
         None => Reason::LeaderRenewed,
@@ -213,15 +220,16 @@ fn switchover(
         }
         Some(c) => match view.member(c) {
             None => return Some(clear(format!("candidate {c} is not a member"))),
-            Some(m) => match problem(m) {
+            Some(m) => match problem(m).or_else(|| candidate::sync_problem(view, cfg, c)) {
                 Some(why) => return Some(clear(format!("candidate {c} {why}"))),
                 None => true,
             },
         },
-        None => view
-            .members
-            .iter()
-            .any(|m| m.name != obs.me && problem(m).is_none()),
+        None => view.members.iter().any(|m| {
+            m.name != obs.me
+                && problem(m).is_none()
+                && candidate::sync_problem(view, cfg, &m.name).is_none()
+        }),
     };
     if !ok {
         return Some(clear("no healthy replica to switch over to".into()));

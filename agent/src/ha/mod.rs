@@ -27,6 +27,7 @@ mod leader;
 pub mod model;
 mod no_leader;
 mod replica;
+pub mod sync;
 pub mod timing;
 mod untrusted;
 
@@ -35,10 +36,13 @@ mod builders;
 #[cfg(test)]
 mod proptests;
 #[cfg(test)]
+mod proptests_sync;
+#[cfg(test)]
 mod tests;
 
 pub use action::{Action, Decision, Ineligible, Reason, StartAs, StopMode};
 pub use model::*;
+pub use sync::{SyncKey, SyncMode, SyncStandbyNames};
 
 /// The settings decisions depend on: the cluster's dynamic configuration (etcd `config`, else
 /// `bootstrap.dcs`, else Patroni's defaults) and this member's own tags.
@@ -76,6 +80,15 @@ pub struct HaConfig {
     /// `failsafe_mode`: a leader that cannot reach etcd keeps running while every member
     /// accepts it through `POST /failsafe`.
     pub failsafe_mode: bool,
+    /// `synchronous_mode` (see `sync`).
+    pub synchronous_mode: SyncMode,
+    /// `synchronous_mode_strict`: with no eligible standby, commits wait (`'*'`) rather
+    /// than fall back to asynchronous replication.
+    pub synchronous_mode_strict: bool,
+    /// `synchronous_node_count` (at least 1).
+    pub synchronous_node_count: usize,
+    /// `maximum_lag_on_syncnode` in bytes; `None` (Patroni's -1) for unlimited.
+    pub maximum_lag_on_syncnode: Option<u64>,
 }
 
 /// `watchdog.mode` (Patroni's).
@@ -108,6 +121,10 @@ impl Default for HaConfig {
             watchdog: WatchdogMode::Off,
             watchdog_safety_margin: Some(Millis::secs(5)),
             failsafe_mode: false,
+            synchronous_mode: SyncMode::Off,
+            synchronous_mode_strict: false,
+            synchronous_node_count: 1,
+            maximum_lag_on_syncnode: None,
         }
     }
 }

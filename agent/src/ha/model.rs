@@ -127,6 +127,9 @@ pub struct Observation {
     /// Running primary: the members its WAL senders stream to now (`pg_stat_replication`,
     /// state `streaming`). A switchover goes only to one of them.
     pub streaming_replicas: Vec<MemberName>,
+    /// Running primary: the members `pg_stat_replication` reports as synchronous now
+    /// (`sync_state` `sync` or `quorum`, state `streaming`).
+    pub sync_replicas: Vec<MemberName>,
 }
 
 /// The fence process, as the shell found it this cycle.
@@ -189,6 +192,8 @@ pub struct ClusterView {
     pub failsafe: Option<Vec<MemberName>>,
     /// `config` exists but is unusable (not a JSON object): its revision, for replacing it.
     pub config_garbage: Option<Revision>,
+    /// `sync`: the synchronous standbys the leader recorded.
+    pub sync: Option<super::sync::SyncKey>,
 }
 
 impl ClusterView {
@@ -239,6 +244,8 @@ pub struct MemberView {
     pub nofailover: bool,
     /// It reported `replication_state: streaming`.
     pub streaming: bool,
+    /// Tagged `nosync`: never a synchronous standby.
+    pub nosync: bool,
 }
 
 /// A host and port of a member's PostgreSQL.

@@ -7,6 +7,7 @@
 //! any other eligible member that answered (WAL position, then `failover_priority`), and no
 //! member reports itself a running primary. Equally good members all try; etcd's
 //! compare-and-create lets exactly one win, and `Promote` follows only a won `AcquireLease`.
+//! With `synchronous_mode` on, only a member the `sync` key names may race (`sync`).
 
 use super::action::lag;
 use super::fencing::{guards_missing, proven};
@@ -128,6 +129,7 @@ pub(super) fn vacant(obs: &Observation, view: &ClusterView, cfg: &HaConfig) -> D
         Ok(()) => {
             let mut actions = proven(Action::AcquireLease, cfg);
             if r.role == PgRole::Replica {
+                actions.extend(super::sync::before_promote(view, cfg));
                 actions.push(Action::Promote);
             }
             match keys::initialize(view) {
@@ -184,7 +186,7 @@ fn candidate_can_take_over(
     candidate: &super::MemberName,
     switchover: bool,
 ) -> bool {
-    if view.member(candidate).is_none() {
+    if view.member(candidate).is_none() || !super::sync::may_take_over(view, cfg, candidate) {
         return false;
     }
     let Some(p) = obs.peers.iter().find(|p| &p.name == candidate) else {
@@ -216,6 +218,9 @@ pub(super) fn eligibility(
     if let Some(why) = guards_missing(obs, cfg) {
         return Err(why);
     }
+    // Synchronous mode: only a member the `sync` key names (or its leader) may have every
+    // acknowledged commit; nobody else takes over, not even a failover candidate.
+    super::sync::eligible(view, cfg, &obs.me)?;
     // A system-ID conflict lets the running primary keep (re)taking the lease, and nobody
     // else become one.
     if me.role != PgRole::Primary && keys::system_id_conflict(obs, view).is_some() {

@@ -67,6 +67,7 @@ fn arb_member() -> impl Strategy<Value = MemberView> {
             lsn: Some(Lsn(lsn)),
             nofailover,
             streaming: running && role == PgRole::Replica,
+            nosync: false,
         })
 }
 
@@ -95,6 +96,10 @@ fn arb_view() -> impl Strategy<Value = ClusterView> {
             Just(KeyLease::None)
         ],
         prop::option::of(Just(Revision(3))),
+        prop::option::of((
+            prop::option::of(arb_name()),
+            prop::collection::vec(arb_name(), 0..3),
+        )),
     )
         .prop_map(
             |(
@@ -107,6 +112,7 @@ fn arb_view() -> impl Strategy<Value = ClusterView> {
                 failsafe,
                 lease,
                 config_garbage,
+                sync,
             )| ClusterView {
                 initialize,
                 leader: leader.map(|holder| LeaderKey {
@@ -129,6 +135,11 @@ fn arb_view() -> impl Strategy<Value = ClusterView> {
                 has_config,
                 failsafe,
                 config_garbage,
+                sync: sync.map(|(leader, standbys)| SyncKey {
+                    leader,
+                    standbys,
+                    revision: Revision(9),
+                }),
             },
         )
 }
@@ -154,7 +165,7 @@ fn arb_job() -> impl Strategy<Value = Option<RunningJob>> {
 }
 
 prop_compose! {
-    fn arb_obs()(
+    pub(super) fn arb_obs()(
         me in arb_name(),
         dcs_up in prop::bool::weighted(0.8),
         view in arb_view(),
@@ -176,6 +187,7 @@ prop_compose! {
         failsafe in prop::option::of(0u64..60_000),
         failsafe_leader in prop::option::of(arb_name()),
         request in prop::option::of(prop_oneof![Just(LocalRequest::Restart), Just(LocalRequest::Reinitialize)]),
+        sync_replicas in prop::collection::vec(arb_name(), 0..3),
     ) -> Observation {
         let now = Millis(1_000_000);
         Observation {
@@ -200,12 +212,13 @@ prop_compose! {
             failsafe_valid_until: failsafe.map(|l| Millis(now.0 + l).since(Millis(30_000))),
             failsafe_leader,
             streaming_replicas: vec![name("pg2"), name("pg3")],
+            sync_replicas,
         }
     }
 }
 
 prop_compose! {
-    fn arb_cfg()(
+    pub(super) fn arb_cfg()(
         pause in prop::bool::weighted(0.2),
         use_slots in any::<bool>(),
         rewind in any::<bool>(),
@@ -215,12 +228,20 @@ prop_compose! {
         watchdog in prop_oneof![Just(WatchdogMode::Off), Just(WatchdogMode::Automatic), Just(WatchdogMode::Required)],
         failsafe_mode in any::<bool>(),
         ttl in prop_oneof![Just(10u64), Just(30u64)],
+        sync in prop_oneof![Just(SyncMode::Off), Just(SyncMode::On), Just(SyncMode::On)],
+        strict in any::<bool>(),
+        sync_count in 1usize..3,
+        sync_lag in prop::option::of(0u64..2000),
     ) -> HaConfig {
         HaConfig {
             pause, use_slots, use_pg_rewind: rewind, nofailover,
             primary_start_timeout: Millis(pst),
             fence, watchdog, failsafe_mode,
             ttl: Millis::secs(ttl),
+            synchronous_mode: sync,
+            synchronous_mode_strict: strict,
+            synchronous_node_count: sync_count,
+            maximum_lag_on_syncnode: sync_lag,
             ..HaConfig::default()
         }
     }

@@ -141,6 +141,19 @@ pub fn render_postgresql_conf(s: &PgSettings, role: &StartAs) -> String {
     out
 }
 
+/// The value of `name` in the `postgresql.conf` we wrote (a quoted string), if any.
+pub fn written_value(data_dir: &Path, name: &str) -> Option<String> {
+    let text = std::fs::read_to_string(postgresql_conf(data_dir)).ok()?;
+    parse_written(&text, name)
+}
+
+fn parse_written(text: &str, name: &str) -> Option<String> {
+    let prefix = format!("{name} = '");
+    let line = text.lines().rev().find(|l| l.starts_with(&prefix))?;
+    let quoted = line.strip_prefix(&prefix)?.strip_suffix('\'')?;
+    Some(quoted.replace("''", "'"))
+}
+
 /// A parameter name PostgreSQL could accept (letters, digits, `_` and `.` for extensions);
 /// anything else would make the whole file unreadable, so it is left out.
 fn is_guc_name(name: &str) -> bool {
@@ -305,6 +318,21 @@ pub(crate) mod tests {
             use_slots: true,
             callbacks: BTreeMap::new(),
         }
+    }
+
+    #[test]
+    fn a_written_string_value_is_read_back() {
+        let mut s = settings();
+        s.parameters.insert(
+            "synchronous_standby_names".into(),
+            GucValue::Str("FIRST 1 (\"pg2\")".into()),
+        );
+        let text = render_postgresql_conf(&s, &StartAs::Primary);
+        assert_eq!(
+            parse_written(&text, "synchronous_standby_names").as_deref(),
+            Some("FIRST 1 (\"pg2\")")
+        );
+        assert_eq!(parse_written(&text, "nothing"), None);
     }
 
     #[test]

@@ -46,6 +46,8 @@ pub enum Op {
     SyncSlots,
     /// `reload`.
     Reload,
+    /// `set_sync_standby_names`.
+    SetSyncStandbyNames,
 }
 
 impl fmt::Display for Op {
@@ -77,6 +79,8 @@ pub enum Call {
     SyncSlots(Vec<MemberName>),
     /// `reload(parameters)`.
     Reload(BTreeMap<String, GucValue>),
+    /// `set_sync_standby_names(value)`.
+    SetSyncStandbyNames(String),
 }
 
 impl Call {
@@ -93,6 +97,7 @@ impl Call {
             Call::Rewind(_) => Op::Rewind,
             Call::SyncSlots(_) => Op::SyncSlots,
             Call::Reload(_) => Op::Reload,
+            Call::SetSyncStandbyNames(_) => Op::SetSyncStandbyNames,
         }
     }
 }
@@ -407,6 +412,17 @@ impl Postgres for FakePostgres {
     async fn reload(&self, parameters: BTreeMap<String, GucValue>) -> Result<()> {
         let mut i = self.enter(Call::Reload(parameters.clone())).await?;
         i.parameters = parameters;
+        Ok(())
+    }
+
+    async fn set_sync_standby_names(&self, value: &str) -> Result<()> {
+        let mut i = self
+            .enter(Call::SetSyncStandbyNames(value.to_string()))
+            .await?;
+        i.parameters.insert(
+            "synchronous_standby_names".into(),
+            GucValue::Str(value.to_string()),
+        );
         Ok(())
     }
 }

@@ -241,6 +241,9 @@ impl LocalPostgres {
     }
 
     pub(super) async fn do_start(&self, role: &StartAs, fire: bool) -> Result<()> {
+        if matches!(role, StartAs::Replica { .. }) {
+            self.clear_sync_names();
+        }
         let s = self.settings();
         if postmaster::running(&s.data_dir).is_some() {
             tracing::info!("postgresql already runs; not starting it again");

@@ -32,6 +32,9 @@ pub const STATUS_BUDGET: Duration = Duration::from_secs(2);
 /// Rows of a simple query, as text columns.
 pub type Rows = Vec<Vec<Option<String>>>;
 
+/// The parameter the leader manages for synchronous replication.
+pub(super) const SYNC_NAMES: &str = "synchronous_standby_names";
+
 /// The member's own PostgreSQL.
 pub struct LocalPostgres {
     /// Current settings; replaced whole by `update`/`reload`.
@@ -63,7 +66,17 @@ pub fn has_data(data_dir: &Path) -> bool {
 
 impl LocalPostgres {
     /// A handle on the PostgreSQL that `settings` describe. Touches nothing yet.
-    pub fn new(settings: PgSettings) -> LocalPostgres {
+    pub fn new(mut settings: PgSettings) -> LocalPostgres {
+        // After an agent restart the running PostgreSQL keeps the synchronous standbys the
+        // last process set: carry them over until the leader sets them again, so that no
+        // rewrite of postgresql.conf in between makes commits asynchronous behind the key.
+        let replica = super::conf::standby_signal(&settings.data_dir).exists();
+        if !replica && let Some(v) = super::conf::written_value(&settings.data_dir, SYNC_NAMES) {
+            settings
+                .parameters
+                .entry(SYNC_NAMES.to_string())
+                .or_insert(GucValue::Str(v));
+        }
         LocalPostgres {
             settings: Mutex::new(Arc::new(settings)),
             upstream: Mutex::new(None),
@@ -76,8 +89,27 @@ impl LocalPostgres {
 
     /// Replaces the settings (the cluster's dynamic configuration changed). Files are
     /// rewritten at the next start, follow or reload.
-    pub fn update(&self, settings: PgSettings) {
-        *lock(&self.settings) = Arc::new(settings);
+    /// `synchronous_standby_names`, which only `set_sync_standby_names` sets, is kept.
+    pub fn update(&self, mut settings: PgSettings) {
+        let mut guard = lock(&self.settings);
+        if let Some(v) = guard.parameters.get(SYNC_NAMES) {
+            settings
+                .parameters
+                .entry(SYNC_NAMES.to_string())
+                .or_insert_with(|| v.clone());
+        }
+        *guard = Arc::new(settings);
+    }
+
+    /// Forgets `synchronous_standby_names` (starting or re-pointed as a replica): a later
+    /// promotion must not inherit standbys a former leadership chose; the leader sets them.
+    pub(super) fn clear_sync_names(&self) {
+        let mut guard = lock(&self.settings);
+        if guard.parameters.contains_key(SYNC_NAMES) {
+            let mut next = PgSettings::clone(&guard);
+            next.parameters.remove(SYNC_NAMES);
+            *guard = Arc::new(next);
+        }
     }
 
     /// The current settings.
@@ -86,9 +118,18 @@ impl LocalPostgres {
     }
 
     /// Changes the parameters only.
-    pub(super) fn set_parameters(&self, parameters: std::collections::BTreeMap<String, GucValue>) {
+    /// `synchronous_standby_names`, which only `set_sync_standby_names` sets, is kept.
+    pub(super) fn set_parameters(
+        &self,
+        mut parameters: std::collections::BTreeMap<String, GucValue>,
+    ) {
         let mut guard = lock(&self.settings);
         let mut next = PgSettings::clone(&guard);
+        if let Some(v) = next.parameters.get(SYNC_NAMES) {
+            parameters
+                .entry(SYNC_NAMES.to_string())
+                .or_insert_with(|| v.clone());
+        }
         next.parameters = parameters;
         *guard = Arc::new(next);
     }
@@ -390,5 +431,10 @@ impl Postgres for LocalPostgres {
     #[tracing::instrument(level = "info", skip_all, fields(member = %self.member()))]
     async fn reload(&self, parameters: std::collections::BTreeMap<String, GucValue>) -> Result<()> {
         self.do_reload(parameters).await
+    }
+
+    #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), value))]
+    async fn set_sync_standby_names(&self, value: &str) -> Result<()> {
+        self.do_set_sync_names(value).await
     }
 }

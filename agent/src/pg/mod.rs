@@ -308,6 +308,10 @@ pub trait Postgres: Send + Sync + 'static {
         &self,
         parameters: BTreeMap<String, GucValue>,
     ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Sets `synchronous_standby_names` (kept across later `reload`s, which never carry it)
+    /// in `postgresql.conf` and reloads a running PostgreSQL. No restart.
+    fn set_sync_standby_names(&self, value: &str) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The replication slot name Patroni uses for member `name`: lower case, every character

@@ -147,6 +147,7 @@ pub fn slot_changes(
 
 impl LocalPostgres {
     pub(super) async fn do_follow(&self, upstream: Option<&Upstream>) -> Result<()> {
+        self.clear_sync_names();
         let s = self.settings();
         let role = StartAs::Replica {
             upstream: upstream.cloned(),
@@ -169,6 +170,36 @@ impl LocalPostgres {
                 what: "pg_reload_conf()",
                 detail: f.to_string(),
             })
+    }
+
+    /// `synchronous_standby_names = value` in `postgresql.conf`, then a reload (no callback:
+    /// this is the leader's own bookkeeping, not a configuration change).
+    ///
+    /// Nothing is written or reloaded when the configuration already says `value` (absent
+    /// means empty): a reload right before a promotion was seen to leave PostgreSQL 15 stuck
+    /// in recovery after "received promote request" (switchover in sync mode), and a replica
+    /// about to promote usually already has the empty value.
+    pub(super) async fn do_set_sync_names(&self, value: &str) -> Result<()> {
+        let current = match self.settings().parameters.get(super::local::SYNC_NAMES) {
+            Some(GucValue::Str(v)) => v.clone(),
+            Some(other) => other.to_plain(),
+            None => String::new(),
+        };
+        if current == value {
+            return Ok(());
+        }
+        let mut parameters = self.settings().parameters.clone();
+        parameters.insert(
+            super::local::SYNC_NAMES.into(),
+            GucValue::Str(value.to_string()),
+        );
+        self.set_parameters(parameters);
+        let s = self.settings();
+        conf::write_postgresql_conf(&s, &self.configured_role(&s))?;
+        if postmaster::running(&s.data_dir).is_some() {
+            self.reload_conf().await?;
+        }
+        Ok(())
     }
 
     pub(super) async fn do_reload(&self, parameters: BTreeMap<String, GucValue>) -> Result<()> {

@@ -96,7 +96,21 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             .filter(|r| r.state == "streaming")
             .map(|r| MemberName::new(&r.application_name))
             .collect();
-        let obs = self.observation(cluster.as_deref(), pg.state.clone(), peers, streaming);
+        let sync = pg
+            .details
+            .replication
+            .iter()
+            .filter(|r| {
+                r.state == "streaming" && matches!(r.sync_state.as_str(), "sync" | "quorum")
+            })
+            .map(|r| MemberName::new(&r.application_name))
+            .collect();
+        let obs = self.observation(
+            cluster.as_deref(),
+            pg.state.clone(),
+            peers,
+            (streaming, sync),
+        );
         self.log_conflict(&obs);
         let decision = ha::decide(&obs, &self.st.ha);
         let leader = cluster
@@ -180,7 +194,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         cluster: Option<&Cluster>,
         pg: PgState,
         peers: Vec<ha::PeerStatus>,
-        streaming_replicas: Vec<MemberName>,
+        (streaming_replicas, sync_replicas): (Vec<MemberName>, Vec<MemberName>),
     ) -> Observation {
         let now = self.clock.now();
         let ttl = Duration::from_millis(self.st.ha.ttl.0);
@@ -214,6 +228,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             failsafe_valid_until: self.st.failsafe_valid_until,
             failsafe_leader: self.failsafe.leader_within(ttl).map(MemberName::new),
             streaming_replicas,
+            sync_replicas,
         }
     }
 

@@ -27,7 +27,7 @@ pub(super) struct Outcome {
     pub rerun: bool,
 }
 
-enum Step {
+pub(super) enum Step {
     Done,
     Stop(String),
 }
@@ -226,6 +226,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                         self.announce_promotion().await;
                         self.st.following = None;
                         self.st.slots_applied = None;
+                        self.st.sync_names_applied = None;
                         self.record_history(obs, &p.history).await;
                         Step::Done
                     }
@@ -244,6 +245,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 }
                 self.st.following = None;
                 self.st.slots_applied = None;
+                self.st.sync_names_applied = None;
                 self.st.failsafe_valid_until = None;
                 match self.pg.stop(*mode).await {
                     Ok(()) => {
@@ -372,6 +374,9 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                     }
                 }
             }
+            Action::SetSyncStandbyNames(_)
+            | Action::WriteSyncKey { .. }
+            | Action::DeleteSyncKey { .. } => self.run_sync_action(action, retry).await,
             Action::ClearFailover { revision } => {
                 match bounded(retry, self.dcs.clear_failover(revision.0)).await {
                     Ok(o) => {
@@ -516,7 +521,7 @@ async fn start_replica<P: Postgres>(pg: &Arc<P>, up: Upstream) -> Result<(), Str
 }
 
 /// Awaits `fut` for at most `limit`; errors and timeouts become a message.
-async fn bounded<T>(
+pub(super) async fn bounded<T>(
     limit: Duration,
     fut: impl std::future::Future<Output = Result<T, DcsError>>,
 ) -> Result<T, String> {

@@ -30,6 +30,7 @@ mod publish;
 mod requests;
 mod shutdown;
 pub mod snapshot;
+mod sync;
 #[cfg(test)]
 mod tests;
 
@@ -103,6 +104,8 @@ struct ShellState {
     published_member: Option<MemberRecord>,
     published_status: Option<StatusRecord>,
     slots_applied: Option<Vec<MemberName>>,
+    /// `synchronous_standby_names` as last set (None: not since the last role change).
+    sync_names_applied: Option<String>,
     slot_last_seen: BTreeMap<MemberName, Millis>,
     request: Option<ApiRequest>,
     awaiting_job: Option<ApiRequest>,
@@ -194,6 +197,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 published_member: None,
                 published_status: None,
                 slots_applied: None,
+                sync_names_applied: None,
                 slot_last_seen: BTreeMap::new(),
                 request: None,
                 awaiting_job: None,

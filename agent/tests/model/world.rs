@@ -467,6 +467,8 @@ impl World {
                 .filter(|j| matches!(self.m[*j].pg, Pg::Replica(Some(u)) if u == i))
                 .map(name)
                 .collect(),
+            // The model replicates asynchronously.
+            sync_replicas: Vec::new(),
         }
     }
 
@@ -701,6 +703,7 @@ fn view_of(e: &Etcd, lease: Option<u64>) -> ClusterView {
                     lsn: Some(Lsn(r.lsn)),
                     nofailover: false,
                     streaming: r.role == PgRole::Replica && r.running,
+                    nosync: false,
                 })
             })
             .collect(),
@@ -717,5 +720,6 @@ fn view_of(e: &Etcd, lease: Option<u64>) -> ClusterView {
         has_config: true,
         failsafe: None,
         config_garbage: None,
+        sync: None,
     }
 }

@@ -187,11 +187,63 @@ fn strict_validation_names_the_key_of_the_first_problem() {
 #[test]
 fn strict_validation_accepts_string_numbers_and_unsupported_features() {
     let d = DynamicConfig::validate(&json!({"ttl": "60", "loop_wait": 20, "retry_timeout": "20",
-        "synchronous_mode": "quorum", "failsafe_mode": true, "unknown": 1,
+        "synchronous_mode": "on", "failsafe_mode": true, "unknown": 1,
         "postgresql": {"parameters": {"wal_keep_size": "1GB", "max_connections": "200"}}}))
     .expect("valid");
     assert_eq!((d.ttl, d.loop_wait, d.retry_timeout), (60, 20, 20));
     assert_eq!(d.parameters["max_connections"], GucValue::Str("200".into()));
+    assert_eq!(d.synchronous_mode, crate::ha::SyncMode::On);
+}
+
+#[test]
+fn synchronous_settings_are_read_and_bad_ones_refused_by_name() {
+    let d = DynamicConfig::validate(&json!({"synchronous_mode": true,
+        "synchronous_mode_strict": "on", "synchronous_node_count": 2,
+        "maximum_lag_on_syncnode": 1000}))
+    .expect("valid");
+    assert_eq!(d.synchronous_mode, crate::ha::SyncMode::On);
+    assert!(d.synchronous_mode_strict);
+    assert_eq!(d.synchronous_node_count, 2);
+    assert_eq!(d.maximum_lag_on_syncnode, Some(1000));
+    let d = DynamicConfig::validate(&json!({"maximum_lag_on_syncnode": -1})).expect("valid");
+    assert_eq!(d.maximum_lag_on_syncnode, None);
+    let d = DynamicConfig::validate(&json!({"synchronous_mode": "off"})).expect("valid");
+    assert_eq!(d.synchronous_mode, crate::ha::SyncMode::Off);
+    for (v, want) in [
+        (
+            json!({"synchronous_mode": "quorum"}),
+            "synchronous_mode: quorum is not supported by hapg yet; use true (FIRST n synchronous standbys) or false",
+        ),
+        (
+            json!({"synchronous_mode": "sometimes"}),
+            "synchronous_mode: expected a boolean or \"quorum\", got string \"sometimes\"",
+        ),
+        (
+            json!({"synchronous_node_count": 0}),
+            "synchronous_node_count: 0 is too small (minimum 1)",
+        ),
+        (
+            json!({"synchronous_node_count": "two"}),
+            "synchronous_node_count: expected a whole number, got string \"two\"",
+        ),
+        (
+            json!({"synchronous_mode_strict": 3}),
+            "synchronous_mode_strict: expected a boolean, got number 3",
+        ),
+        (
+            json!({"maximum_lag_on_syncnode": "far"}),
+            "maximum_lag_on_syncnode: expected a whole number (-1: unlimited), got string \"far\"",
+        ),
+    ] {
+        assert_eq!(DynamicConfig::validate(&v), Err(want.to_owned()), "{v}");
+    }
+    // Found in etcd (lenient), quorum is read as synchronous_mode on, with a warning.
+    let (d, w) = DynamicConfig::from_json(&json!({"synchronous_mode": "quorum"}));
+    assert_eq!(d.synchronous_mode, crate::ha::SyncMode::On);
+    assert!(
+        w.iter().any(|w| w.0.contains("quorum is not supported")),
+        "{w:?}"
+    );
 }
 
 #[test]

@@ -304,17 +304,14 @@ fn partially_supported_features_warn_that_they_are_not_supported_yet() {
     set(&mut v, "watchdog", json!({"mode": "automatic"}));
     let (_, warnings) = ok(&v);
     let got = lines(&warnings);
-    for key in [
-        "bootstrap.dcs.synchronous_mode",
-        "bootstrap.dcs.standby_cluster",
-    ] {
-        assert!(
-            got.iter()
-                .any(|l| l.starts_with(&format!("{key}: ")) && l.contains("not supported yet")),
-            "{key} in {got:?}"
-        );
-    }
-    assert_eq!(got.len(), 2, "{got:?}");
+    // synchronous_mode is supported now: no warning about it.
+    let key = "bootstrap.dcs.standby_cluster";
+    assert!(
+        got.iter()
+            .any(|l| l.starts_with(&format!("{key}: ")) && l.contains("not supported yet")),
+        "{key} in {got:?}"
+    );
+    assert_eq!(got.len(), 1, "{got:?}");
 }
 
 #[test]

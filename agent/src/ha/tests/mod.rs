@@ -7,6 +7,7 @@ mod keys;
 mod leader;
 mod replica;
 mod safety;
+mod sync;
 mod vacant;
 
 pub(super) use super::builders::*;
