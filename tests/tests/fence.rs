@@ -225,11 +225,15 @@ async fn a_killed_fence_is_replaced_within_one_loop() {
         (v["fence"] == "armed").then_some(())
     })
     .await;
-    let log = std::fs::read_to_string(c.node(&leader).log_path()).unwrap();
-    assert!(
-        log.contains("the fence process was gone; started a new one"),
-        "the agent says so"
-    );
+    // The new fence's pid shows before the agent's cycle ends, and /patroni may still show
+    // the old fence's state: wait for the agent's own word.
+    wait_for("the agent says so", loop_wait * 3, || async {
+        std::fs::read_to_string(c.node(&leader).log_path())
+            .ok()?
+            .contains("the fence process was gone; started a new one")
+            .then_some(())
+    })
+    .await;
     assert_eq!(
         c.wait_for_leader(Duration::from_secs(5)).await,
         leader,

@@ -3,8 +3,8 @@
 //! (through the API), with one time limit for the whole handover.
 //!
 //! A candidate must be a member, not tagged `nofailover`, running, and (while a leader exists)
-//! a replica that *streams* on the leader's timeline, within `maximum_lag_on_failover` of the
-//! leader's position. The leader also requires the candidate among its own WAL senders: a
+//! a replica that *streams* on the leader's timeline (no lag limit: see [`member_problem`]).
+//! The leader also requires the candidate among its own WAL senders: a
 //! graceful shutdown sends the whole WAL, timeline switch included, only to the replicas
 //! connected at that moment. A candidate that has not yet followed the leader's last timeline
 //! switch could otherwise promote from the old timeline and pick the *same* new timeline id as
@@ -14,17 +14,14 @@
 //! With `synchronous_mode` on, a candidate must also be named in the `sync` key
 //! (`sync::may_take_over`), or it may miss commits the leader acknowledged.
 
-use super::action::lag;
-use super::{ClusterView, HaConfig, Lsn, MemberName, MemberView, Millis, PgRole};
+use super::{ClusterView, HaConfig, MemberName, MemberView, Millis, PgRole};
 
 /// Why `m` cannot take over from the leader now, if it cannot. `leader` is the leader's
 /// member record when one leads; `streaming` the leader's WAL senders when it is asked itself.
 pub fn member_problem(
     m: &MemberView,
     leader: Option<&MemberView>,
-    leader_lsn: Option<Lsn>,
     streaming: Option<&[MemberName]>,
-    max_lag: u64,
 ) -> Option<String> {
     if m.nofailover {
         return Some("is tagged nofailover".into());
@@ -54,24 +51,14 @@ pub fn member_problem(
             "is on timeline {tl}, the leader on {ltl} (it has not followed the last timeline switch yet)"
         ));
     }
-    // Its lag, though, is only known from that record, against the leader's live position:
-    // for a streaming candidate it would count the WAL written since the record. A WAL
-    // sender in state `streaming` (not `catchup`) has caught up with the leader, which is
-    // what the lag check is for; and a handover loses nothing whatever the lag (the candidate
-    // promotes only past the old leader's WAL end). The REST API checks the lag on the
-    // records alone, the leader's as old as the candidate's.
-    if live {
-        return None;
-    }
-    let behind = lag(
-        leader_lsn.or(leader.lsn).unwrap_or_default(),
-        m.lsn.unwrap_or_default(),
-    );
-    (behind > max_lag).then(|| {
-        format!(
-            "lags {behind} bytes behind the leader, more than maximum_lag_on_failover ({max_lag})"
-        )
-    })
+    // No lag limit here: a candidate's position is only known from its member record, as
+    // old as its last loop, and at a steady write rate that alone exceeds any
+    // `maximum_lag_on_failover` (the leader and the REST API refused caught-up candidates as
+    // 16 MB behind). A WAL sender in state `streaming` (not `catchup`) has caught up with the
+    // leader, and the handover loses nothing whatever the lag: the candidate promotes only
+    // past the old leader's WAL end. `maximum_lag_on_failover` still bounds the failover race,
+    // on the live positions the members answer.
+    None
 }
 
 /// Why a switchover (`leader` given) or failover to `candidate` (or, without one, to any
@@ -83,7 +70,6 @@ pub fn request_problem(
     cfg: &HaConfig,
     action: &str,
 ) -> Option<String> {
-    let max_lag = cfg.maximum_lag_on_failover;
     let current = view.leader.as_ref().map(|l| &l.holder);
     if let Some(l) = leader
         && current != Some(l)
@@ -94,12 +80,11 @@ pub fn request_problem(
         });
     }
     let leader_rec = current.and_then(|c| view.member(c));
-    let leader_lsn = view.optime.max(leader_rec.and_then(|m| m.lsn));
     let problem = |name: &MemberName| -> Option<String> {
         let Some(m) = view.member(name) else {
             return Some(format!("candidate {name} does not exist"));
         };
-        member_problem(m, leader_rec, leader_lsn, None, max_lag)
+        member_problem(m, leader_rec, None)
             .or_else(|| sync_problem(view, cfg, name))
             .map(|why| format!("candidate {name} {why}"))
     };

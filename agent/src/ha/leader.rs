@@ -113,7 +113,7 @@ fn running_primary(
     me: &RunningPg,
 ) -> Decision {
     if let Some(fo) = &view.failover
-        && let Some(d) = switchover(obs, view, cfg, fo, me)
+        && let Some(d) = switchover(obs, view, cfg, fo)
     {
         return d;
     }
@@ -182,7 +182,6 @@ fn switchover(
     view: &ClusterView,
     cfg: &HaConfig,
     fo: &FailoverRequest,
-    me: &RunningPg,
 ) -> Option<Decision> {
     let clear = |why: String| {
         let mut actions = proven(Action::RenewLease, cfg);
@@ -203,15 +202,8 @@ fn switchover(
         return None;
     }
     let leader = view.member(&obs.me);
-    let problem = |m: &MemberView| {
-        candidate::member_problem(
-            m,
-            leader,
-            Some(me.lsn),
-            Some(&obs.streaming_replicas),
-            cfg.maximum_lag_on_failover,
-        )
-    };
+    let problem =
+        |m: &MemberView| candidate::member_problem(m, leader, Some(&obs.streaming_replicas));
     let ok = match &fo.candidate {
         Some(c) if c == &obs.me => {
             return Some(clear(
