@@ -8,8 +8,10 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod commit;
 mod faults;
 mod footprint;
+mod restream;
 mod stats;
 mod transitions;
 
@@ -40,6 +42,8 @@ enum What {
     Hactl(api::Opts),
     /// A fault aimed at the leader for 1.5 x ttl: write gap, two-primary time, lost writes.
     Faults(faults::Opts),
+    /// pgbench commit latency, asynchronous and then in synchronous_mode.
+    CommitLatency(commit::Opts),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -63,6 +67,7 @@ fn main() -> anyhow::Result<()> {
             What::Api(o) => api::primary_endpoint(o).await,
             What::Hactl(o) => api::hactl_list(o).await,
             What::Faults(o) => faults::run(o).await,
+            What::CommitLatency(o) => commit::latency(o).await,
         }
     })
 }

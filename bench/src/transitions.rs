@@ -11,6 +11,7 @@ use ha_tests::writer::{Writer, longest_gap};
 use nix::sys::signal::Signal;
 use tokio::sync::watch;
 
+use crate::restream;
 use crate::stats::{command, list, summary};
 
 /// Options shared by the transition benchmarks.
@@ -28,11 +29,18 @@ pub struct Opts {
     /// retry_timeout (Patroni's default 10).
     #[arg(long, default_value_t = 10)]
     pub retry_timeout: u64,
+    /// `synchronous_mode: true` (the switchover candidate is then the sync standby).
+    #[arg(long)]
+    pub sync: bool,
 }
 
 async fn cluster(name: &str, o: &Opts) -> TestCluster {
+    let mut settings = crate::settings(o.ttl, o.loop_wait, o.retry_timeout);
+    if o.sync {
+        settings.extra_dcs = "    synchronous_mode: true\n".into();
+    }
     let opts = ClusterOpts {
-        settings: crate::settings(o.ttl, o.loop_wait, o.retry_timeout),
+        settings,
         haproxy: true,
         ..ClusterOpts::default()
     };
@@ -77,6 +85,7 @@ pub async fn failover(o: Opts) -> anyhow::Result<()> {
     let mut c = cluster("bench_failover", &o).await;
     let hp = c.haproxy.as_ref().expect("haproxy").primary_port;
     let (mut total, mut after_expiry, mut rejoin) = (Vec::new(), Vec::new(), Vec::new());
+    let mut restreams = Vec::new();
     for run in 1..=o.runs {
         let leader = settled(&c).await;
         let w = Writer::start(hp, Duration::from_millis(10)).await;
@@ -89,11 +98,18 @@ pub async fn failover(o: Opts) -> anyhow::Result<()> {
             .map_or(0, |d| u64::from(d.subsec_nanos()) % (o.loop_wait * 1000));
         tokio::time::sleep(Duration::from_millis(jitter_ms)).await;
         let deleted = watch_leader_deletion(&c).await;
+        let mut probes = Vec::new();
+        for r in c.others(&[&leader]) {
+            let p = restream::probe(&c, &r, 1, Duration::from_secs(o.ttl + 60)).await;
+            probes.push((r, p));
+        }
         let t_kill = Instant::now();
         c.node_mut(&leader).kill_node().await;
         let new = c
             .wait_for_leader_other_than(&leader, Duration::from_secs(o.ttl + 60))
             .await;
+        let seen = restream::of(probes, &new).await;
+        restreams.push(seen.and_then(|s| s.restream()));
         let first = w
             .wait_for_ack_from(c.node(&new).pg_port, Duration::from_secs(60))
             .await;
@@ -102,10 +118,11 @@ pub async fn failover(o: Opts) -> anyhow::Result<()> {
         total.push(first.acked - t_kill);
         after_expiry.push(first.acked.saturating_duration_since(expired));
         println!(
-            "run {run}: killed {leader}; lease expired after {:.2} s; {new} took writes through HAProxy {:.3} s after the expiry ({:.2} s after the kill)",
+            "run {run}: killed {leader}; lease expired after {:.2} s; {new} took writes through HAProxy {:.3} s after the expiry ({:.2} s after the kill); the other replica streamed from it {} after its promotion",
             (expired - t_kill).as_secs_f64(),
             first.acked.saturating_duration_since(expired).as_secs_f64(),
-            (first.acked - t_kill).as_secs_f64()
+            (first.acked - t_kill).as_secs_f64(),
+            secs(restreams.last().copied().flatten())
         );
         // The killed node comes back and must stream from the new leader again.
         let settings = c.settings.clone();
@@ -120,8 +137,11 @@ pub async fn failover(o: Opts) -> anyhow::Result<()> {
         );
     }
     println!(
-        "\n## kill -9 of the leader node (ttl {}, loop_wait {}, retry_timeout {})",
-        o.ttl, o.loop_wait, o.retry_timeout
+        "\n## kill -9 of the leader node (ttl {}, loop_wait {}, retry_timeout {}{})",
+        o.ttl,
+        o.loop_wait,
+        o.retry_timeout,
+        if o.sync { ", synchronous_mode" } else { "" }
     );
     println!(
         "- kill -> writes accepted through HAProxy: {}",
@@ -137,6 +157,7 @@ pub async fn failover(o: Opts) -> anyhow::Result<()> {
         summary(&rejoin),
         list(&rejoin)
     );
+    print_restream("the other replica", &restreams);
     println!("- command: {}", command());
     Ok(())
 }
@@ -188,10 +209,14 @@ pub async fn sigterm(o: Opts) -> anyhow::Result<()> {
 pub async fn switchover(o: Opts) -> anyhow::Result<()> {
     let c = cluster("bench_switchover", &o).await;
     let hp = c.haproxy.as_ref().expect("haproxy").primary_port;
-    let (mut gaps, mut api) = (Vec::new(), Vec::new());
+    let (mut gaps, mut api, mut restreams) = (Vec::new(), Vec::new(), Vec::new());
     for run in 1..=o.runs {
         let leader = settled(&c).await;
-        let candidate = c.others(&[&leader]).remove(run % 2);
+        let candidate = if o.sync {
+            sync_standby(&c, &leader).await
+        } else {
+            c.others(&[&leader]).remove(run % 2)
+        };
         // The candidate check reads the candidate's member record, which its agent refreshes
         // within a second of streaming: a switchover right after the last one waits for it.
         wait_for(
@@ -208,6 +233,7 @@ pub async fn switchover(o: Opts) -> anyhow::Result<()> {
         w.wait_for_ack_from(c.node(&leader).pg_port, Duration::from_secs(30))
             .await;
         tokio::time::sleep(Duration::from_millis(300)).await;
+        let probe = restream::probe(&c, &candidate, 2, Duration::from_secs(30)).await;
         let t0 = Instant::now();
         let resp = ha_tests::agent::http()
             .post(format!("{}/switchover", c.node(&leader).api_base()))
@@ -223,16 +249,56 @@ pub async fn switchover(o: Opts) -> anyhow::Result<()> {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let (acks, _) = w.stop().await;
         let gap = longest_gap(&acks, t0 - Duration::from_millis(100));
+        let seen = restream::of(vec![(candidate.clone(), probe)], &candidate).await;
+        restreams.push(seen.and_then(|s| s.restream()));
         println!(
-            "run {run}: {leader} -> {candidate}: write gap through HAProxy {:.3} s; API answered in {:.3} s ({body})",
+            "run {run}: {leader} -> {candidate}: write gap through HAProxy {:.3} s; API answered in {:.3} s ({body}); both replicas streamed from it {} after its promotion",
             gap.as_secs_f64(),
-            api.last().map_or(0.0, Duration::as_secs_f64)
+            api.last().map_or(0.0, Duration::as_secs_f64),
+            secs(restreams.last().copied().flatten())
         );
         gaps.push(gap);
     }
-    println!("\n## switchover (POST /switchover), client writing every 10 ms through HAProxy");
+    println!(
+        "\n## switchover (POST /switchover){}, client writing every 10 ms through HAProxy",
+        if o.sync { " in synchronous_mode" } else { "" }
+    );
     println!("- write gap: {}  [{}]", summary(&gaps), list(&gaps));
     println!("- POST /switchover answered (200) after: {}", summary(&api));
+    print_restream("both replicas", &restreams);
     println!("- command: {}", command());
     Ok(())
+}
+
+/// The member the `sync` key names as `leader`'s standby, once it names one.
+async fn sync_standby(c: &TestCluster, leader: &str) -> String {
+    wait_for(
+        "the sync key to name a standby",
+        Duration::from_secs(60),
+        || async {
+            let v: serde_json::Value = serde_json::from_str(&c.etcd_get("sync").await?).ok()?;
+            let s = v["sync_standby"].as_str()?.split(',').next()?.to_string();
+            (v["leader"] == leader && !s.is_empty()).then_some(s)
+        },
+    )
+    .await
+}
+
+fn secs(d: Option<Duration>) -> String {
+    d.map_or("(not seen)".into(), |d| format!("{:.3} s", d.as_secs_f64()))
+}
+
+/// Promotion -> `who` streaming from the new leader, over the runs that saw it.
+fn print_restream(who: &str, runs: &[Option<Duration>]) {
+    let seen: Vec<Duration> = runs.iter().flatten().copied().collect();
+    println!(
+        "- promotion -> {who} streaming from the new leader: {}  [{}]{}",
+        summary(&seen),
+        list(&seen),
+        if seen.len() < runs.len() {
+            format!(" ({} runs not seen)", runs.len() - seen.len())
+        } else {
+            String::new()
+        }
+    );
 }

@@ -19,6 +19,7 @@
 //! (`no_leader`), we hold it (`leader`), someone else holds it (`replica`).
 
 pub mod action;
+pub mod cadence;
 pub mod candidate;
 mod dcs_down;
 mod fencing;
@@ -27,6 +28,8 @@ mod leader;
 pub mod model;
 mod no_leader;
 mod replica;
+pub mod serving;
+pub mod shutdown;
 pub mod sync;
 pub mod timing;
 mod untrusted;

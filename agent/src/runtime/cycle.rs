@@ -147,19 +147,21 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                         self.guards.fence(),
                         ha::FenceState::Ready { armed: Some(_) }
                     )));
-        // Cut off from etcd, a leader keeps serving (its `/primary` stays 200) while its
-        // lease is valid: the snapshot's `writable_until` (the demotion point) bounds it.
-        let serving_unreachable = cluster.is_none()
-            && !self.st.demoting
-            && self.snapshot.borrow().holds_leader_key
-            && pg_now.state.role() == ha::PgRole::Primary
-            && self
+        let primary = pg_now.state.role() == ha::PgRole::Primary;
+        let leader_now = ha::serving::serves_as_leader(&ha::serving::ServingInput {
+            dcs_reachable: cluster.is_some(),
+            holds_key,
+            renewed: outcome.renewed,
+            released: outcome.released,
+            was_serving: self.snapshot.borrow().holds_leader_key,
+            runs_primary: primary,
+            demoting: self.st.demoting,
+            lease_valid: self
                 .st
                 .lease_valid_until
-                .is_some_and(|u| u > self.clock.now());
-        let leader_now = ((holds_key || outcome.renewed) && !outcome.released)
-            || serving_unreachable
-            || (self.failsafe_active() && pg_now.state.role() == ha::PgRole::Primary);
+                .is_some_and(|u| u > self.clock.now()),
+            failsafe_active: self.failsafe_active(),
+        });
         self.publish(&pg_now, &decision, cluster.is_some(), leader_now)
             .await;
         (decision, outcome.rerun)

@@ -246,20 +246,19 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         exit
     }
 
-    /// Time until the next cycle.
+    /// Time until the next cycle (the rule: `ha::cadence`).
     fn next_wait(&self, rerun: bool) -> Duration {
-        if rerun {
-            return Duration::from_millis(20);
-        }
-        let wait = self.regular_wait();
-        // Wake at the demotion point at the latest, whatever else is going on.
-        match self.demote_point() {
-            Some(at) if self.st.guarding => {
-                let left = Duration::from_millis(at.since(self.clock.now()).0);
-                wait.min(left.max(Duration::from_millis(1)))
-            }
-            _ => wait,
-        }
+        let input = ha::cadence::CadenceInput {
+            now: self.clock.now(),
+            rerun,
+            dcs_down: self.st.dcs_down_since.is_some(),
+            lease_vacant: self.st.cluster.as_ref().is_some_and(|c| {
+                c.leader.is_none() && c.initialize.as_deref().is_some_and(|i| !i.is_empty())
+            }),
+            not_streaming_since: self.st.not_streaming_since,
+            demote_at: self.demote_point().filter(|_| self.st.guarding),
+        };
+        Duration::from_millis(ha::cadence::next_wait(&input, &self.st.ha).0)
     }
 
     /// The demotion point of our current authority, if we have any.
@@ -294,33 +293,6 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             Some(at) => retry.min(Duration::from_millis(at.since(self.clock.now()).0)),
             None => Duration::ZERO,
         }
-    }
-
-    fn regular_wait(&self) -> Duration {
-        if self.st.dcs_down_since.is_some() {
-            return Duration::from_secs(1);
-        }
-        let loop_wait = Duration::from_millis(self.st.ha.loop_wait.0);
-        // A vacant lease in an initialized cluster is urgent: look again soon rather than a
-        // whole loop_wait later (a peer that was still stopping may be done by then).
-        let vacant = self.st.cluster.as_ref().is_some_and(|c| {
-            c.leader.is_none() && c.initialize.as_deref().is_some_and(|i| !i.is_empty())
-        });
-        if vacant {
-            return loop_wait.min(Duration::from_millis(500));
-        }
-        // A replica that just started or was re-pointed and does not stream yet: look again
-        // in a second, so its record (and with it the leader's slot and the health checks)
-        // follows quickly. Bounded, so a replica whose leader is gone does not spin.
-        let now = self.clock.now();
-        if self
-            .st
-            .not_streaming_since
-            .is_some_and(|since| now.since(since) < Millis::secs(15))
-        {
-            return loop_wait.min(Duration::from_secs(1));
-        }
-        loop_wait
     }
 
     async fn reap_job(&mut self) {

@@ -1,7 +1,6 @@
-//! SIGTERM/SIGINT: stop PostgreSQL (a leader checkpoints first), release the leader key so a
-//! replica takes over at once rather than after ttl, let the fence go (disarm, exit), then
-//! revoke our lease (our member key disappears with it). In maintenance mode PostgreSQL is
-//! left running, as Patroni does; a PostgreSQL that would not stop keeps the fence armed.
+//! SIGTERM/SIGINT: carries out `ha::shutdown::plan` (the policy: how to stop PostgreSQL, whether
+//! to release the leader key), then lets the fence go (disarm, exit) once PostgreSQL stopped,
+//! then revokes our lease (our member key disappears with it).
 
 use std::time::Duration;
 
@@ -29,26 +28,23 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             .and_then(|c| c.leader_name().map(str::to_string))
             .as_deref()
             == Some(self.cfg.name.as_str());
+        let plan = ha::shutdown::plan(self.st.ha.pause, leader);
         let mut stopped = true;
-        if self.st.ha.pause {
-            info!("maintenance mode: leaving PostgreSQL running");
-        } else {
-            self.announce_demotion();
-            let mode = if leader {
-                ha::StopMode::Graceful
-            } else {
-                ha::StopMode::Fast
-            };
-            if let Err(e) = self.pg.stop(mode).await {
-                tracing::error!("stopping PostgreSQL failed: {e}; the fence stays armed");
-                stopped = false;
-            }
-            if leader {
-                match tokio::time::timeout(retry, self.dcs.release_leader()).await {
-                    Ok(Ok(o)) => info!(outcome = ?o, "released the leader key"),
-                    Ok(Err(e)) => warn!("releasing the leader key failed: {e}"),
-                    Err(_) => warn!("releasing the leader key timed out"),
+        match plan.stop {
+            None => info!("maintenance mode: leaving PostgreSQL running"),
+            Some(mode) => {
+                self.announce_demotion();
+                if let Err(e) = self.pg.stop(mode).await {
+                    tracing::error!("stopping PostgreSQL failed: {e}; the fence stays armed");
+                    stopped = false;
                 }
+            }
+        }
+        if plan.release_leader {
+            match tokio::time::timeout(retry, self.dcs.release_leader()).await {
+                Ok(Ok(o)) => info!(outcome = ?o, "released the leader key"),
+                Ok(Err(e)) => warn!("releasing the leader key failed: {e}"),
+                Err(_) => warn!("releasing the leader key timed out"),
             }
         }
         // The fence guards nothing now (or, paused, is not meant to); a PostgreSQL that would
