@@ -65,7 +65,11 @@ pub async fn latency(o: Opts) -> anyhow::Result<()> {
     let c = TestCluster::start("bench_commit", opts).await;
     let leader = c.wait_healthy(Duration::from_secs(120)).await;
     let port = c.node(&leader).pg_port;
-    pgbench(port, &["-i".into(), "-q".into(), "-s".into(), o.scale.to_string()]).await?;
+    pgbench(
+        port,
+        &["-i".into(), "-q".into(), "-s".into(), o.scale.to_string()],
+    )
+    .await?;
     let run = [
         "-c".to_string(),
         o.clients.to_string(),
@@ -81,7 +85,11 @@ pub async fn latency(o: Opts) -> anyhow::Result<()> {
         .json(&serde_json::json!({"synchronous_mode": true}))
         .send()
         .await?;
-    anyhow::ensure!(resp.status().is_success(), "PATCH /config: {}", resp.status());
+    anyhow::ensure!(
+        resp.status().is_success(),
+        "PATCH /config: {}",
+        resp.status()
+    );
     wait_for(
         "synchronous_standby_names set and the sync key naming a standby",
         Duration::from_secs(60),

@@ -131,6 +131,9 @@ pub enum Action {
         /// The leader.
         upstream: Upstream,
     },
+    /// Ask PostgreSQL to try streaming again at once (a reload: it wakes the startup process
+    /// out of its `wal_retrieve_retry_interval` wait). Changes no setting.
+    RetryStreaming,
     /// Job: stop, `pg_rewind` from the leader, start as its replica.
     Rewind {
         /// The leader.
@@ -347,6 +350,8 @@ pub enum Reason {
     FollowingLeader(MemberName),
     /// Re-pointing replication at the leader.
     ReconfiguringToFollow(MemberName),
+    /// Re-pointed at the leader a moment ago and not streaming yet: retrying at once.
+    RetryingStreaming(MemberName),
     /// Starting PostgreSQL as a replica.
     StartingAsReplica,
     /// Someone else holds the lease while we run as primary: demote at once.
@@ -456,6 +461,12 @@ impl fmt::Display for Reason {
             }
             Reason::ReconfiguringToFollow(l) => {
                 write!(f, "changing primary_conninfo to follow {l}")
+            }
+            Reason::RetryingStreaming(l) => {
+                write!(
+                    f,
+                    "not streaming from {l} yet: asking PostgreSQL to retry now"
+                )
             }
             Reason::StartingAsReplica => write!(f, "starting as a secondary"),
             Reason::LeaderKeyHeldByOther(l) => {

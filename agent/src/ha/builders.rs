@@ -107,6 +107,7 @@ pub(super) fn node(me: &str) -> Node {
             peers: Vec::new(),
             bootstrapping: false,
             following: None,
+            following_since: None,
             request: None,
             fence: FenceState::Ready { armed: None },
             watchdog: WatchdogState::Off,
@@ -271,6 +272,11 @@ impl Node {
     }
     pub fn following(mut self, n: &str) -> Self {
         self.obs.following = Some(name(n));
+        self
+    }
+    /// PostgreSQL was pointed at its current upstream `ms` ago.
+    pub fn followed_ms_ago(mut self, ms: u64) -> Self {
+        self.obs.following_since = Some(self.obs.now.since(Millis(ms)));
         self
     }
     /// The running replica has not been streaming for `ms`.

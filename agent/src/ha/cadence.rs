@@ -7,9 +7,11 @@
 //!    replica notices etcd back) well within any ttl.
 //! 3. **A vacant lease in an initialized cluster**: within 500 ms, since a peer that was still
 //!    stopping may be done by then and someone must take over.
-//! 4. **A replica that does not stream yet** (just started or re-pointed, less than 15 s ago):
-//!    within a second, so its record, the leader's slot and the health checks follow quickly;
-//!    bounded in time so a replica whose leader is gone does not spin.
+//! 4. **A replica that does not stream yet**: every `replica::STREAM_RETRY_AFTER` while it was
+//!    re-pointed at its leader less than `replica::STREAM_RETRY_WINDOW` ago (it asks
+//!    PostgreSQL to retry streaming each time: `replica::retry_streaming_due`); otherwise
+//!    within a second for the first 15 s, so its record, the leader's slot and the health
+//!    checks follow quickly; bounded in time so a replica whose leader is gone does not spin.
 //! 5. Otherwise `loop_wait`.
 //!
 //! Whatever the above says, **a member that may be writing wakes at its demotion point** at the
@@ -34,6 +36,8 @@ pub struct CadenceInput {
     pub lease_vacant: bool,
     /// Since when this replica has not been streaming, if it is a replica that does not.
     pub not_streaming_since: Option<Millis>,
+    /// Since when PostgreSQL has been configured to stream from its current upstream.
+    pub following_since: Option<Millis>,
     /// This member may be writing (it runs a primary, or might) and must demote at this
     /// point unless its authority is renewed.
     pub demote_at: Option<Millis>,
@@ -48,6 +52,11 @@ pub fn next_wait(i: &CadenceInput, cfg: &HaConfig) -> Millis {
         Millis::secs(1)
     } else if i.lease_vacant {
         cfg.loop_wait.min(Millis(500))
+    } else if i.not_streaming_since.is_some()
+        && i.following_since
+            .is_some_and(|f| i.now.since(f) < super::replica::STREAM_RETRY_WINDOW)
+    {
+        cfg.loop_wait.min(super::replica::STREAM_RETRY_AFTER)
     } else if i
         .not_streaming_since
         .is_some_and(|since| i.now.since(since) < NOT_STREAMING_WATCH)
@@ -115,7 +124,11 @@ mod tests {
             loop_wait: Millis(200),
             ..cfg()
         };
-        assert_eq!(next_wait(&i, &fast), Millis(200), "never longer than loop_wait");
+        assert_eq!(
+            next_wait(&i, &fast),
+            Millis(200),
+            "never longer than loop_wait"
+        );
     }
 
     #[test]
@@ -130,6 +143,26 @@ mod tests {
             ..at(10_000 + NOT_STREAMING_WATCH.0)
         };
         assert_eq!(next_wait(&old, &cfg()), Millis::secs(10));
+    }
+
+    #[test]
+    fn a_replica_just_re_pointed_and_not_streaming_is_looked_at_every_quarter_second() {
+        let i = CadenceInput {
+            not_streaming_since: Some(Millis(10_000)),
+            following_since: Some(Millis(9_900)),
+            ..at(11_000)
+        };
+        assert_eq!(next_wait(&i, &cfg()), Millis(250));
+        let later = CadenceInput {
+            following_since: Some(Millis(5_000)),
+            ..i
+        };
+        assert_eq!(next_wait(&later, &cfg()), Millis::secs(1), "window over");
+        let streaming = CadenceInput {
+            not_streaming_since: None,
+            ..i
+        };
+        assert_eq!(next_wait(&streaming, &cfg()), Millis::secs(10));
     }
 
     #[test]

@@ -112,6 +112,8 @@ pub struct Observation {
     /// Whom the local PostgreSQL is configured to stream from, as last written by the shell.
     /// `None` after an agent restart, which makes the core re-point it once.
     pub following: Option<MemberName>,
+    /// Since when the local PostgreSQL has been configured to stream from `following`.
+    pub following_since: Option<Millis>,
     /// A request made through the REST API (restart, reinitialize) waiting to be acted on.
     pub request: Option<LocalRequest>,
     /// The fence process that stops PostgreSQL when our authority runs out.

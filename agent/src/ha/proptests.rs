@@ -205,6 +205,7 @@ prop_compose! {
             leader_vacant_since: None,
             peers: peers.into_iter().map(|(n, lsn, primary)| PeerStatus { running_primary: primary, ..peer(n.as_str(), lsn) }).collect(),
             bootstrapping,
+            following_since: down.map(|d| now.since(Millis(d / 20))),
             following,
             request,
             fence,

@@ -109,7 +109,10 @@ mod tests {
             was_serving: false,
             ..cut
         };
-        assert!(!serves_as_leader(&not_before), "cut off, nobody becomes leader");
+        assert!(
+            !serves_as_leader(&not_before),
+            "cut off, nobody becomes leader"
+        );
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub enum Op {
     Promote,
     /// `follow`.
     Follow,
+    /// `retry_streaming`.
+    RetryStreaming,
     /// `clone_from`.
     Clone,
     /// `rewind_from`.
@@ -71,6 +73,8 @@ pub enum Call {
     Promote,
     /// `follow(upstream)`.
     Follow(Option<Upstream>),
+    /// `retry_streaming()`.
+    RetryStreaming,
     /// `clone_from(upstream)`.
     Clone(Upstream),
     /// `rewind_from(upstream)`.
@@ -93,6 +97,7 @@ impl Call {
             Call::Restart => Op::Restart,
             Call::Promote => Op::Promote,
             Call::Follow(_) => Op::Follow,
+            Call::RetryStreaming => Op::RetryStreaming,
             Call::Clone(_) => Op::Clone,
             Call::Rewind(_) => Op::Rewind,
             Call::SyncSlots(_) => Op::SyncSlots,
@@ -368,6 +373,10 @@ impl Postgres for FakePostgres {
             timeline: i.timeline,
             history: vec![(old, i.lsn.0, "no recovery target specified".into())],
         })
+    }
+
+    async fn retry_streaming(&self) -> Result<()> {
+        self.enter(Call::RetryStreaming).await.map(|_| ())
     }
 
     async fn follow(&self, upstream: Option<&Upstream>) -> Result<()> {

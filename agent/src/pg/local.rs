@@ -428,6 +428,11 @@ impl Postgres for LocalPostgres {
         self.do_sync_slots(members).await
     }
 
+    #[tracing::instrument(level = "debug", skip_all, fields(member = %self.member()))]
+    async fn retry_streaming(&self) -> Result<()> {
+        self.reload_conf().await
+    }
+
     #[tracing::instrument(level = "info", skip_all, fields(member = %self.member()))]
     async fn reload(&self, parameters: std::collections::BTreeMap<String, GucValue>) -> Result<()> {
         self.do_reload(parameters).await

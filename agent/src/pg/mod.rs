@@ -285,6 +285,10 @@ pub trait Postgres: Send + Sync + 'static {
     /// `primary_slot_name`, reload.
     fn follow(&self, upstream: Option<&Upstream>) -> impl Future<Output = Result<()>> + Send;
 
+    /// Asks a replica to try streaming again now (a reload, which wakes the startup process
+    /// out of its `wal_retrieve_retry_interval` wait); changes no setting.
+    fn retry_streaming(&self) -> impl Future<Output = Result<()>> + Send;
+
     /// `pg_basebackup` from `upstream` into a staging directory; only when the copy is
     /// complete and of system `sysid` does it replace the data directory's contents. Does
     /// not start.

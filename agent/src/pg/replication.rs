@@ -162,7 +162,7 @@ impl LocalPostgres {
     }
 
     /// `pg_reload_conf()` over the shared session.
-    async fn reload_conf(&self) -> Result<()> {
+    pub(super) async fn reload_conf(&self) -> Result<()> {
         self.shared_query("SELECT pg_catalog.pg_reload_conf()", SHORT)
             .await
             .map(|_| ())

@@ -220,6 +220,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             peers,
             bootstrapping: self.st.bootstrapping,
             following: self.st.following.clone(),
+            following_since: self.st.following_since,
             request: self.st.request.as_ref().and_then(|r| match r.what {
                 ApiWhat::Restart => Some(LocalRequest::Restart),
                 ApiWhat::Reinitialize => Some(LocalRequest::Reinitialize),

@@ -224,7 +224,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                         info!(timeline = p.timeline, "promoted PostgreSQL to primary");
                         self.failsafe.clear();
                         self.announce_promotion().await;
-                        self.st.following = None;
+                        self.set_following(None);
                         self.st.slots_applied = None;
                         self.st.sync_names_applied = None;
                         self.record_history(obs, &p.history).await;
@@ -243,7 +243,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 if let Some(j) = self.jobs.abort().await {
                     warn!(job = %j.kind, "cancelled a job to demote");
                 }
-                self.st.following = None;
+                self.set_following(None);
                 self.st.slots_applied = None;
                 self.st.sync_names_applied = None;
                 self.st.failsafe_valid_until = None;
@@ -263,10 +263,11 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             }
             Action::Start { role } => {
                 let primary = matches!(role, StartAs::Primary);
-                self.st.following = match role {
+                let following = match role {
                     StartAs::Replica { upstream } => upstream.as_ref().map(|u| u.name.clone()),
                     StartAs::Primary => None,
                 };
+                self.set_following(following);
                 let pg = self.pg.clone();
                 let role = role.clone();
                 self.spawn_job(action, primary, async move {
@@ -277,13 +278,19 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             Action::Follow { upstream } => match self.pg.follow(Some(upstream)).await {
                 Ok(()) => {
                     info!(leader = %upstream.name, "now following");
-                    self.st.following = Some(upstream.name.clone());
+                    self.set_following(Some(upstream.name.clone()));
                     Step::Done
                 }
                 Err(e) => Step::Stop(format!("follow failed: {e}")),
             },
+            Action::RetryStreaming => {
+                if let Err(e) = self.pg.retry_streaming().await {
+                    warn!("asking PostgreSQL to retry streaming failed: {e}");
+                }
+                Step::Done
+            }
             Action::Rewind { upstream } => {
-                self.st.following = Some(upstream.name.clone());
+                self.set_following(Some(upstream.name.clone()));
                 let (pg, up) = (self.pg.clone(), upstream.clone());
                 self.spawn_job(action, false, async move {
                     pg.rewind_from(&up)
@@ -294,7 +301,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 Step::Done
             }
             Action::Reinitialize { upstream, sysid } | Action::Clone { upstream, sysid } => {
-                self.st.following = Some(upstream.name.clone());
+                self.set_following(Some(upstream.name.clone()));
                 let (pg, up, sysid) = (self.pg.clone(), upstream.clone(), sysid.clone());
                 self.spawn_job(action, false, async move {
                     Postgres::clone_from(pg.as_ref(), &up, &sysid)

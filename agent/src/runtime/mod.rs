@@ -99,6 +99,8 @@ struct ShellState {
     member_lease_renewed_at: Option<Millis>,
     bootstrapping: bool,
     following: Option<MemberName>,
+    /// When `following` last changed.
+    following_since: Option<Millis>,
     last_job: Option<JobResult>,
     last_role: String,
     published_member: Option<MemberRecord>,
@@ -192,6 +194,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 member_lease_renewed_at: None,
                 bootstrapping: false,
                 following: None,
+                following_since: None,
                 last_job: None,
                 last_role: "uninitialized".into(),
                 published_member: None,
@@ -256,9 +259,18 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 c.leader.is_none() && c.initialize.as_deref().is_some_and(|i| !i.is_empty())
             }),
             not_streaming_since: self.st.not_streaming_since,
+            following_since: self.st.following_since,
             demote_at: self.demote_point().filter(|_| self.st.guarding),
         };
         Duration::from_millis(ha::cadence::next_wait(&input, &self.st.ha).0)
+    }
+
+    /// Records whom PostgreSQL is configured to stream from, and since when.
+    fn set_following(&mut self, upstream: Option<MemberName>) {
+        if self.st.following != upstream {
+            self.st.following_since = upstream.as_ref().map(|_| self.clock.now());
+        }
+        self.st.following = upstream;
     }
 
     /// The demotion point of our current authority, if we have any.

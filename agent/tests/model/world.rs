@@ -452,6 +452,7 @@ impl World {
             peers,
             bootstrapping: false,
             following: me.following.map(name),
+            following_since: None,
             request: None,
             fence: if cfg.fence {
                 FenceState::Ready {

@@ -37,6 +37,36 @@ fn replica_follows() {
         case("streaming replica of the leader does nothing")
             .given(with_leader("pg2").replica(100).following("pg1"))
             .want([], Reason::FollowingLeader(name("pg1"))),
+        case("replica re-pointed a moment ago and not streaming retries at once")
+            .given(
+                with_leader("pg2")
+                    .replica(100)
+                    .following("pg1")
+                    .followed_ms_ago(800)
+                    .not_streaming_for(300),
+            )
+            .want(
+                [Action::RetryStreaming],
+                Reason::RetryingStreaming(name("pg1")),
+            ),
+        case("replica re-pointed a moment ago gets a quarter second before a retry")
+            .given(
+                with_leader("pg2")
+                    .replica(100)
+                    .following("pg1")
+                    .followed_ms_ago(800)
+                    .not_streaming_for(100),
+            )
+            .want([], Reason::FollowingLeader(name("pg1"))),
+        case("replica not streaming long after it was re-pointed leaves retrying to PostgreSQL")
+            .given(
+                with_leader("pg2")
+                    .replica(100)
+                    .following("pg1")
+                    .followed_ms_ago(6_000)
+                    .not_streaming_for(1_000),
+            )
+            .want([], Reason::FollowingLeader(name("pg1"))),
         case("replica following nobody (agent restarted) is pointed at the leader")
             .given(with_leader("pg2").replica(100))
             .want(
