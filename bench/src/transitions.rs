@@ -88,6 +88,11 @@ pub async fn failover(o: Opts) -> anyhow::Result<()> {
     let mut restreams = Vec::new();
     for run in 1..=o.runs {
         let leader = settled(&c).await;
+        if o.sync {
+            // Until the key names a standby nobody may take over (the leader may hold commits
+            // no standby has): Patroni's rule too.
+            sync_standby(&c, &leader).await;
+        }
         let w = Writer::start(hp, Duration::from_millis(10)).await;
         w.wait_for_ack_from(c.node(&leader).pg_port, Duration::from_secs(30))
             .await;
