@@ -49,13 +49,13 @@ pub async fn probe(
                 if !in_recovery && promoted.is_none() {
                     promoted = Some(now);
                 }
-                if let Some(p) = promoted {
-                    if streaming >= expect {
-                        return Some(Seen {
-                            promoted: p,
-                            all_streaming: Some(now),
-                        });
-                    }
+                if let Some(p) = promoted
+                    && streaming >= expect
+                {
+                    return Some(Seen {
+                        promoted: p,
+                        all_streaming: Some(now),
+                    });
                 }
             } else if promoted.is_some() {
                 break;

@@ -109,7 +109,7 @@ fn bootstrap_creates_a_running_primary_with_the_replication_role() {
                 (v == "7MB").then_some(())
             })
             .await;
-            a.pg.restart().await.unwrap();
+            a.pg.restart(&StartAs::Primary).await.unwrap();
             let (_, st) = a
                 .wait_running("primary after restart", SECS_30, |r, _| {
                     r.role == PgRole::Primary

@@ -156,8 +156,12 @@ pub enum Action {
         /// The system identifier the copy must have (`initialize`).
         sysid: String,
     },
-    /// Job: restart PostgreSQL in its current role (requested through the API).
-    Restart,
+    /// Job: restart PostgreSQL (requested through the API), coming back as `role`: a leader
+    /// (whose batch proved the lease first) as primary, a replica as its leader's replica.
+    Restart {
+        /// The role to come back in.
+        role: StartAs,
+    },
     /// Leader: make the physical replication slots exactly those of `members` (use_slots).
     SyncSlots {
         /// Members that stream from us.
@@ -220,7 +224,7 @@ impl Action {
             Action::Rewind { .. } => Some(JobKind::Rewind),
             Action::Reinitialize { .. } => Some(JobKind::Reinitialize),
             Action::Clone { .. } => Some(JobKind::Clone),
-            Action::Restart => Some(JobKind::Restart),
+            Action::Restart { .. } => Some(JobKind::Restart),
             _ => None,
         }
     }

@@ -119,7 +119,9 @@ fn running_primary(
     }
     if obs.request == Some(LocalRequest::Restart) {
         let mut actions = proven(Action::RenewLease, cfg);
-        actions.push(Action::Restart);
+        actions.push(Action::Restart {
+            role: StartAs::Primary,
+        });
         return Decision::new(actions, Reason::Requested(super::JobKind::Restart));
     }
     let mut actions = proven(Action::RenewLease, cfg);

@@ -30,6 +30,7 @@ mod no_leader;
 mod replica;
 pub mod serving;
 pub mod shutdown;
+pub mod slots;
 pub mod sync;
 pub mod timing;
 mod untrusted;

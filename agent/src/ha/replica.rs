@@ -127,7 +127,14 @@ pub(super) fn decide(
                 );
             }
             if obs.request == Some(LocalRequest::Restart) {
-                return Decision::new([Action::Restart], Reason::Requested(JobKind::Restart));
+                return Decision::new(
+                    [Action::Restart {
+                        role: StartAs::Replica {
+                            upstream: Some(upstream),
+                        },
+                    }],
+                    Reason::Requested(JobKind::Restart),
+                );
             }
             if obs.following.as_ref() != Some(leader) {
                 return Decision::new(

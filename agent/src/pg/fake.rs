@@ -342,12 +342,19 @@ impl Postgres for FakePostgres {
         Ok(())
     }
 
-    async fn restart(&self) -> Result<()> {
+    async fn restart(&self, role: &StartAs) -> Result<()> {
         let mut i = self.enter(Call::Restart).await?;
         if i.state == PgState::NoData {
             return Err(PgError::Other("no cluster to restart".into()));
         }
-        let role = i.role;
+        let role = match role {
+            StartAs::Primary => PgRole::Primary,
+            StartAs::Replica { upstream } => {
+                i.upstream = upstream.clone();
+                PgRole::Replica
+            }
+        };
+        i.role = role;
         let streaming = role == PgRole::Replica && i.upstream.is_some();
         i.state = running(&i, role, streaming);
         Ok(())
@@ -486,7 +493,7 @@ mod tests {
         assert_eq!(pg.status().await.state.role(), PgRole::Primary);
         assert!(pg.promote().await.is_err(), "a primary cannot be promoted");
         pg.stop(StopMode::Fast).await.unwrap();
-        pg.restart().await.unwrap();
+        pg.restart(&StartAs::Primary).await.unwrap();
         assert_eq!(pg.status().await.state.role(), PgRole::Primary);
         assert_eq!(pg.calls().len(), 10);
         assert_eq!(pg.take_calls()[0], Call::Bootstrap);
@@ -502,7 +509,11 @@ mod tests {
             PgState::Stopped(s) => assert_eq!(s.sysid, "42"),
             other => panic!("{other:?}"),
         }
-        pg.restart().await.unwrap();
+        pg.restart(&StartAs::Replica {
+            upstream: Some(leader()),
+        })
+        .await
+        .unwrap();
         assert_eq!(pg.status().await.state.role(), PgRole::Replica);
     }
 

@@ -353,11 +353,9 @@ impl LocalPostgres {
         Ok(())
     }
 
-    pub(super) async fn do_restart(&self) -> Result<()> {
-        let s = self.settings();
-        let role = self.configured_role(&s);
+    pub(super) async fn do_restart(&self, role: &StartAs) -> Result<()> {
         self.do_stop(StopMode::Fast, false).await?;
-        self.do_start(&role, false).await?;
+        self.do_start(role, false).await?;
         let pg_role = match role {
             StartAs::Primary => PgRole::Primary,
             StartAs::Replica { .. } => PgRole::Replica,

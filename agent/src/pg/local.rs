@@ -399,8 +399,8 @@ impl Postgres for LocalPostgres {
     }
 
     #[tracing::instrument(level = "info", skip_all, fields(member = %self.member()))]
-    async fn restart(&self) -> Result<()> {
-        self.do_restart().await
+    async fn restart(&self, role: &StartAs) -> Result<()> {
+        self.do_restart(role).await
     }
 
     #[tracing::instrument(level = "info", skip_all, fields(member = %self.member()))]

@@ -276,7 +276,7 @@ pub trait Postgres: Send + Sync + 'static {
     fn stop(&self, mode: StopMode) -> impl Future<Output = Result<()>> + Send;
 
     /// Restarts PostgreSQL in its current role.
-    fn restart(&self) -> impl Future<Output = Result<()>> + Send;
+    fn restart(&self, role: &StartAs) -> impl Future<Output = Result<()>> + Send;
 
     /// Ends recovery and waits for it; returns the new timeline and its history.
     fn promote(&self) -> impl Future<Output = Result<Promoted>> + Send;

@@ -311,16 +311,21 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 });
                 Step::Done
             }
-            Action::Restart => {
-                let primary = obs.pg.role() == crate::ha::PgRole::Primary;
-                let pg = self.pg.clone();
+            Action::Restart { role } => {
+                let primary = matches!(role, StartAs::Primary);
+                let (pg, role) = (self.pg.clone(), role.clone());
                 self.spawn_job(action, primary, async move {
-                    pg.restart().await.map_err(|e| format!("{e:#}"))
+                    pg.restart(&role).await.map_err(|e| format!("{e:#}"))
                 });
                 Step::Done
             }
             Action::SyncSlots { members } => {
-                let wanted = self.wanted_slots(members, obs.now);
+                let wanted = crate::ha::slots::retained(
+                    &mut self.st.slot_last_seen,
+                    members,
+                    &self.me,
+                    obs.now,
+                );
                 if self.st.slots_applied.as_ref() == Some(&wanted) {
                     return Step::Done;
                 }
@@ -475,18 +480,6 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         info!(job = %kind, "starting job");
         let now = self.clock.now();
         self.jobs.spawn(kind, now, primary, work);
-    }
-
-    /// Members that keep a slot: those in the cluster now, plus those seen within
-    /// `MEMBER_SLOTS_TTL` (a restarted replica resumes from its slot).
-    fn wanted_slots(&mut self, members: &[MemberName], now: Millis) -> Vec<MemberName> {
-        for m in members {
-            self.st.slot_last_seen.insert(m.clone(), now);
-        }
-        self.st
-            .slot_last_seen
-            .retain(|m, seen| now.since(*seen) < super::MEMBER_SLOTS_TTL && m != &self.me);
-        self.st.slot_last_seen.keys().cloned().collect()
     }
 
     /// Appends the timelines PostgreSQL's history file knows and `history` does not, the

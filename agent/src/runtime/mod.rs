@@ -150,10 +150,6 @@ pub struct Runtime<D: Dcs, P: Postgres> {
     st: ShellState,
 }
 
-/// How long a member that disappeared keeps its replication slot on the leader (Patroni's
-/// `member_slots_ttl` default), so a replica restarted within it resumes streaming.
-const MEMBER_SLOTS_TTL: Millis = Millis::secs(1800);
-
 impl<D: Dcs, P: Postgres> Runtime<D, P> {
     /// A runtime for `cfg`, publishing on `snapshot` and taking requests from `requests`.
     pub fn new(

@@ -31,7 +31,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         let acted = decision.actions.iter().any(|a| {
             matches!(
                 (a, req.what),
-                (ha::Action::Restart, ApiWhat::Restart)
+                (ha::Action::Restart { .. }, ApiWhat::Restart)
                     | (ha::Action::Reinitialize { .. }, ApiWhat::Reinitialize)
             )
         });

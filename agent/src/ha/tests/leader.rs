@@ -71,7 +71,12 @@ fn leader_renews() {
                     .request(LocalRequest::Restart),
             )
             .want(
-                [Action::RenewLease, Action::Restart],
+                [
+                    Action::RenewLease,
+                    Action::Restart {
+                        role: StartAs::Primary,
+                    },
+                ],
                 Reason::Requested(JobKind::Restart),
             ),
         case("leader with a job in flight keeps the lease")

@@ -143,7 +143,14 @@ fn replica_follows() {
                     .following("pg1")
                     .request(LocalRequest::Restart),
             )
-            .want([Action::Restart], Reason::Requested(JobKind::Restart)),
+            .want(
+                [Action::Restart {
+                    role: StartAs::Replica {
+                        upstream: Some(upstream("pg1")),
+                    },
+                }],
+                Reason::Requested(JobKind::Restart),
+            ),
     ]);
 }
 
