@@ -3,6 +3,8 @@
 //! is an allow-list: any other crate, any module of the agent outside `ha`, and any clock,
 //! file, process, network or logging call is refused, with the file and line.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 use std::path::{Path, PathBuf};
 
 /// Paths into the standard library `ha/` may name (data types and formatting only).
