@@ -11,7 +11,6 @@ mod api;
 mod commit;
 mod faults;
 mod footprint;
-mod restream;
 mod stats;
 mod transitions;
 

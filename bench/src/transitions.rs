@@ -11,8 +11,8 @@ use ha_tests::writer::{Writer, longest_gap};
 use nix::sys::signal::Signal;
 use tokio::sync::watch;
 
-use crate::restream;
 use crate::stats::{command, list, summary};
+use ha_tests::restream;
 
 /// Options shared by the transition benchmarks.
 #[derive(Args, Debug, Clone)]

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use ha_tests::cluster::TestCluster;
+use crate::cluster::TestCluster;
 use tokio::task::JoinHandle;
 
 /// What one probe saw: when its member left recovery, and when `expect` members streamed from
