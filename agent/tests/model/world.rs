@@ -92,6 +92,9 @@ pub struct Member {
     lease_valid_until: Option<Rel>,
     view: Etcd,
     cut_since: Option<Rel>,
+    /// Since when this member's view has shown no leader key (the shell's
+    /// `leader_vacant_since`).
+    vacant_since: Option<Rel>,
     fence: Option<Rel>,
     following: Option<usize>,
     pub pg: Pg,
@@ -176,6 +179,7 @@ impl World {
             lease_valid_until: None,
             view: Etcd::default(),
             cut_since: None,
+            vacant_since: None,
             fence: None,
             following: (i != 0).then_some(0),
             pg: if i == 0 {
@@ -309,6 +313,7 @@ impl World {
         }
         for m in &mut self.m {
             m.lease_valid_until = m.lease_valid_until.map(past);
+            m.vacant_since = m.vacant_since.map(past);
             m.fence = m.fence.map(|f| f - shift);
             // When the cut began does not matter to the core (it counts from its lease).
             m.cut_since = m.cut_since.map(|_| 0);
@@ -448,10 +453,11 @@ impl World {
             last_job: None,
             pg_down_since: None,
             not_streaming_since: None,
-            leader_vacant_since: None,
+            leader_vacant_since: me.vacant_since.map(abs),
             peers,
             bootstrapping: false,
             following: me.following.map(name),
+            // Retrying the stream is a reload with no effect on the modelled state.
             following_since: None,
             request: None,
             fence: if cfg.fence {
@@ -474,6 +480,12 @@ impl World {
     }
 
     fn cycle(&mut self, i: usize, cfg: &HaConfig, decide: DecideFn) {
+        let me = &mut self.m[i];
+        me.vacant_since = if me.cut_since.is_none() && me.view.leader.is_none() {
+            Some(me.vacant_since.unwrap_or(self.t))
+        } else {
+            None
+        };
         let obs = self.observation(i, cfg);
         let d = decide(&obs, cfg);
         for a in &d.actions {
