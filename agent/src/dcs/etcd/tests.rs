@@ -2,7 +2,7 @@
 
 use super::txn::failover_pending;
 use super::*;
-use crate::dcs::DcsError;
+use crate::dcs::{Dcs, DcsError};
 
 #[test]
 fn only_a_non_empty_failover_request_is_pending() {
