@@ -23,6 +23,7 @@ const ALLOWED_STD: &[&str] = &[
     "convert",
     "option",
     "result",
+    "slice",
 ];
 
 /// Crates `ha/` may use: serde's derives, and proptest in its tests.

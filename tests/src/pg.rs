@@ -384,7 +384,7 @@ pub async fn primary_and_replica(scratch: &Path) -> (PgNode, PgNode) {
     let a = PgNode::new(scratch, "pg-a");
     let b = PgNode::new(scratch, "pg-b");
     a.pg.bootstrap().await.expect("bootstrap pg-a");
-    a.pg.sync_slots(&[MemberName::new("pg-a"), MemberName::new("pg-b")])
+    a.pg.sync_slots(&[MemberName::new("pg-a"), MemberName::new("pg-b")], &[])
         .await
         .expect("slots on pg-a");
     b.pg.clone_from(&a.upstream(), &a.sysid().await)

@@ -160,7 +160,7 @@ fn clone_from_primary_starts_a_streaming_replica_that_uses_its_slot() {
             .await
             .unwrap();
             let members = [MemberName::new("pg-a"), MemberName::new("pg-b")];
-            a.pg.sync_slots(&members).await.unwrap();
+            a.pg.sync_slots(&members, &[]).await.unwrap();
             let slots: Vec<String> = c
                 .query(
                     "SELECT slot_name::text FROM pg_replication_slots ORDER BY 1",
@@ -243,8 +243,8 @@ fn clone_from_primary_starts_a_streaming_replica_that_uses_its_slot() {
             assert_eq!(st.details.replication[0].usename, "replicator");
 
             tracing::info!("--- slot changes on a replica are a no-op");
-            b.pg.sync_slots(&members).await.unwrap();
-            a.pg.sync_slots(&members).await.unwrap();
+            b.pg.sync_slots(&members, &[]).await.unwrap();
+            a.pg.sync_slots(&members, &[]).await.unwrap();
         },
     );
 }
@@ -318,7 +318,7 @@ fn diverged_old_primary_is_rewound_and_streams_from_the_new_primary() {
 
             tracing::info!("--- promote pg-b and write there");
             assert_eq!(b.pg.promote().await.unwrap().timeline, 2);
-            b.pg.sync_slots(&[MemberName::new("pg-a"), MemberName::new("pg-b")])
+            b.pg.sync_slots(&[MemberName::new("pg-a"), MemberName::new("pg-b")], &[])
                 .await
                 .unwrap();
             let cb = b.client().await;

@@ -55,8 +55,6 @@ const QUIET_KEYS: &[&str] = &[
     "max_timelines_history",
     "primary_stop_timeout",
     "master_stop_timeout",
-    "ignore_slots",
-    "member_slots_ttl",
     "check_timeline",
 ];
 
@@ -81,6 +79,8 @@ impl Default for DynamicConfig {
             primary_start_timeout: 300,
             use_pg_rewind: false,
             use_slots: true,
+            member_slots_ttl: 1800,
+            ignore_slots: Vec::new(),
             pause: false,
             failsafe_mode: false,
             synchronous_mode: crate::ha::SyncMode::Off,
@@ -138,6 +138,7 @@ pub(super) fn read(value: &Value, strict: bool) -> Result<(DynamicConfig, Vec<Is
     dc.failsafe_mode = r.bool(obj, "failsafe_mode", "failsafe_mode", dc.failsafe_mode)?;
     r.timing(&mut dc)?;
     r.synchronous(obj, &mut dc)?;
+    r.slots(obj, &mut dc)?;
     r.unsupported(obj)?;
     match obj.get("postgresql") {
         None | Some(Value::Null) => {}
@@ -277,6 +278,13 @@ impl Reader {
             );
         }
         if is_set(obj.get("slots")) {
+            // Refused where it is written (a cluster relying on permanent slots would lose them
+            // at the next failover); found in etcd, a warning.
+            let reason = "permanent replication slots are not supported yet: refused, since \
+                          a cluster relying on them would lose them at the next failover";
+            if self.strict {
+                return Err(Issue::new("slots", reason));
+            }
             self.note("slots", "permanent replication slots are not supported yet");
         }
         for key in obj.keys() {
@@ -297,6 +305,8 @@ impl Reader {
                     | "failsafe_mode"
                     | "standby_cluster"
                     | "slots"
+                    | "ignore_slots"
+                    | "member_slots_ttl"
             ) || QUIET_KEYS.contains(&key.as_str());
             if !known {
                 self.note(key, UNKNOWN);

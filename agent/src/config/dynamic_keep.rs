@@ -57,6 +57,14 @@ fn keep(dc: &mut DynamicConfig, base: &DynamicConfig, key: &str) -> Option<Strin
             dc.primary_start_timeout = base.primary_start_timeout;
             Some(base.primary_start_timeout.to_string())
         }
+        "ignore_slots" => {
+            dc.ignore_slots = base.ignore_slots.clone();
+            Some(format!("({} entries)", base.ignore_slots.len()))
+        }
+        "member_slots_ttl" => {
+            dc.member_slots_ttl = base.member_slots_ttl;
+            Some(base.member_slots_ttl.to_string())
+        }
         "pause" => {
             dc.pause = base.pause;
             Some(base.pause.to_string())

@@ -19,6 +19,7 @@ pub mod allowlist;
 mod args;
 mod dynamic;
 mod dynamic_keep;
+mod dynamic_slots;
 mod dynamic_sync;
 mod env;
 mod etcd3;
@@ -302,6 +303,8 @@ impl Config {
             primary_start_timeout: Millis::secs(dynamic.primary_start_timeout),
             use_pg_rewind: dynamic.use_pg_rewind,
             use_slots: dynamic.use_slots,
+            member_slots_ttl: Millis::secs(dynamic.member_slots_ttl),
+            ignore_slots: dynamic.ignore_slots.clone(),
             pause: dynamic.pause,
             nofailover: self.tags.nofailover,
             failover_priority: self.tags.failover_priority,
@@ -411,6 +414,10 @@ pub struct DynamicConfig {
     pub use_pg_rewind: bool,
     /// `postgresql.use_slots` (default true).
     pub use_slots: bool,
+    /// `member_slots_ttl`, seconds (default 1800).
+    pub member_slots_ttl: u64,
+    /// `ignore_slots`: slots the leader's clean-up leaves alone.
+    pub ignore_slots: Vec<crate::ha::slots::IgnoreSlot>,
     /// `pause`: maintenance mode.
     pub pause: bool,
     /// `failsafe_mode` (default false).

@@ -67,6 +67,10 @@ pub struct HaConfig {
     pub use_pg_rewind: bool,
     /// Keep a physical replication slot per member on the leader.
     pub use_slots: bool,
+    /// How long a member that disappeared keeps its slot (`member_slots_ttl`).
+    pub member_slots_ttl: Millis,
+    /// Slots the leader's clean-up leaves alone (`ignore_slots`).
+    pub ignore_slots: Vec<slots::IgnoreSlot>,
     /// Maintenance mode: do not start, stop, promote or demote PostgreSQL.
     pub pause: bool,
     /// This member may not become leader.
@@ -117,6 +121,8 @@ impl Default for HaConfig {
             primary_start_timeout: Millis::secs(300),
             use_pg_rewind: true,
             use_slots: true,
+            member_slots_ttl: slots::MEMBER_SLOTS_TTL,
+            ignore_slots: Vec::new(),
             pause: false,
             nofailover: false,
             failover_priority: 1,

@@ -18,6 +18,7 @@ use std::sync::Mutex;
 use tokio::sync::watch;
 
 use super::{GucValue, PgDetails, PgError, PgStatus, Postgres, Promoted, Result};
+use crate::ha::slots::IgnoreSlot;
 use crate::ha::{
     ControlState, Lsn, MemberName, PgRole, PgState, RunningPg, StartAs, StopMode, StoppedPg,
     Upstream,
@@ -417,7 +418,7 @@ impl Postgres for FakePostgres {
         Ok(())
     }
 
-    async fn sync_slots(&self, members: &[MemberName]) -> Result<()> {
+    async fn sync_slots(&self, members: &[MemberName], _ignore: &[IgnoreSlot]) -> Result<()> {
         let mut i = self.enter(Call::SyncSlots(members.to_vec())).await?;
         if matches!(&i.state, PgState::Running(r) if r.role == PgRole::Primary) {
             i.slots = members.to_vec();

@@ -24,6 +24,7 @@ use super::callbacks::{self, CallbackAction};
 use super::query::{self, Failure, Session};
 use super::{GucValue, PgDetails, PgSettings, PgStatus, Postgres, Promoted, Result};
 use super::{controldata, postmaster};
+use crate::ha::slots::IgnoreSlot;
 use crate::ha::{MemberName, PgRole, PgState, StartAs, StopMode, StoppedPg, Upstream};
 
 /// Upper bound of `status()`'s connect-and-query.
@@ -424,8 +425,8 @@ impl Postgres for LocalPostgres {
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(member = %self.member()))]
-    async fn sync_slots(&self, members: &[MemberName]) -> Result<()> {
-        self.do_sync_slots(members).await
+    async fn sync_slots(&self, members: &[MemberName], ignore: &[IgnoreSlot]) -> Result<()> {
+        self.do_sync_slots(members, ignore).await
     }
 
     #[tracing::instrument(level = "debug", skip_all, fields(member = %self.member()))]

@@ -29,6 +29,7 @@ use std::fmt;
 use std::future::Future;
 use std::path::PathBuf;
 
+use crate::ha::slots::IgnoreSlot;
 use crate::ha::{ConnTarget, MemberName, PgState, StartAs, StopMode, Upstream};
 
 /// PostgreSQL could not do what we asked.
@@ -304,7 +305,11 @@ pub trait Postgres: Send + Sync + 'static {
 
     /// Primary: physical replication slots are exactly one per name in `members` (slot names
     /// derived as Patroni does); other inactive physical slots are dropped.
-    fn sync_slots(&self, members: &[MemberName]) -> impl Future<Output = Result<()>> + Send;
+    fn sync_slots(
+        &self,
+        members: &[MemberName],
+        ignore: &[IgnoreSlot],
+    ) -> impl Future<Output = Result<()>> + Send;
 
     /// Replaces the parameters (after a change of the cluster's dynamic configuration),
     /// rewrites `postgresql.conf` and reloads a running PostgreSQL.

@@ -22,6 +22,7 @@ use super::local::{LocalPostgres, lock};
 use super::postmaster;
 use super::query::{self, Failure, Session, quote_literal};
 use super::{GucValue, PgError, PgSettings, Result, slot_name};
+use crate::ha::slots::{IgnoreSlot, SlotInfo, SlotKind, ignored};
 use crate::ha::{MemberName, PgRole, StartAs, StopMode, Upstream};
 
 /// The staging directory of a clone, inside the data directory.
@@ -131,6 +132,7 @@ pub fn rewind_source(s: &PgSettings, upstream: &Upstream) -> String {
 pub fn slot_changes(
     want: &BTreeSet<String>,
     existing: &BTreeMap<String, bool>,
+    ignore: &[IgnoreSlot],
 ) -> (Vec<String>, Vec<String>) {
     let create = want
         .iter()
@@ -140,6 +142,15 @@ pub fn slot_changes(
     let drop = existing
         .iter()
         .filter(|(name, active)| !want.contains(*name) && !**active)
+        .filter(|(name, _)| {
+            let slot = SlotInfo {
+                name,
+                kind: SlotKind::Physical,
+                database: None,
+                plugin: None,
+            };
+            !ignored(ignore, &slot)
+        })
         .map(|(name, _)| name.clone())
         .collect();
     (create, drop)
@@ -377,7 +388,11 @@ impl LocalPostgres {
             }))
     }
 
-    pub(super) async fn do_sync_slots(&self, members: &[MemberName]) -> Result<()> {
+    pub(super) async fn do_sync_slots(
+        &self,
+        members: &[MemberName],
+        ignore: &[IgnoreSlot],
+    ) -> Result<()> {
         let s = self.settings();
         let want: BTreeSet<String> = members
             .iter()
@@ -414,7 +429,7 @@ impl LocalPostgres {
                 Some((name, r.get(2).cloned().flatten().as_deref() == Some("t")))
             })
             .collect();
-        let (create, drop) = slot_changes(&want, &existing);
+        let (create, drop) = slot_changes(&want, &existing, ignore);
         for name in create {
             tracing::info!(slot = %name, "creating replication slot");
             self.shared_query(
@@ -499,10 +514,25 @@ mod tests {
             ("busy".to_string(), true),
         ]);
         assert_eq!(
-            slot_changes(&want, &existing),
+            slot_changes(&want, &existing, &[]),
             (vec!["a".to_string()], vec!["old".to_string()])
         );
         let same = BTreeMap::from([("a".to_string(), false), ("b".to_string(), true)]);
-        assert_eq!(slot_changes(&want, &same), (vec![], vec![]));
+        assert_eq!(slot_changes(&want, &same, &[]), (vec![], vec![]));
+    }
+
+    #[test]
+    fn ignore_slots_keeps_an_inactive_stranger() {
+        let want: BTreeSet<String> = ["a".to_string()].into();
+        let existing =
+            BTreeMap::from([("archiver".to_string(), false), ("old".to_string(), false)]);
+        let keep = IgnoreSlot {
+            name: Some("archiver".into()),
+            ..IgnoreSlot::default()
+        };
+        assert_eq!(
+            slot_changes(&want, &existing, &[keep]),
+            (vec!["a".to_string()], vec!["old".to_string()])
+        );
     }
 }

@@ -325,13 +325,18 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                     members,
                     &self.me,
                     obs.now,
+                    self.st.ha.member_slots_ttl,
                 );
-                if self.st.slots_applied.as_ref() == Some(&wanted) {
+                let ignore = self.st.ha.ignore_slots.clone();
+                if self.st.slots_applied.as_ref() == Some(&wanted)
+                    && self.st.slots_ignore_applied == ignore
+                {
                     return Step::Done;
                 }
-                match self.pg.sync_slots(&wanted).await {
+                match self.pg.sync_slots(&wanted, &ignore).await {
                     Ok(()) => {
                         self.st.slots_applied = Some(wanted);
+                        self.st.slots_ignore_applied = ignore;
                         Step::Done
                     }
                     // Slots are housekeeping: log and carry on with the batch.

@@ -106,6 +106,8 @@ struct ShellState {
     published_member: Option<MemberRecord>,
     published_status: Option<StatusRecord>,
     slots_applied: Option<Vec<MemberName>>,
+    /// The `ignore_slots` rules the last slot clean-up honoured.
+    slots_ignore_applied: Vec<ha::slots::IgnoreSlot>,
     /// `synchronous_standby_names` as last set (None: not since the last role change).
     sync_names_applied: Option<String>,
     slot_last_seen: BTreeMap<MemberName, Millis>,
@@ -196,6 +198,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 published_member: None,
                 published_status: None,
                 slots_applied: None,
+                slots_ignore_applied: Vec::new(),
                 sync_names_applied: None,
                 slot_last_seen: BTreeMap::new(),
                 request: None,
