@@ -67,6 +67,13 @@ pub(super) fn tags(raw: BTreeMap<String, Value>, ctx: &mut Ctx<'_>) -> Result<Ta
         nosync: flag(ctx, "nosync")?.unwrap_or(false),
         raw: BTreeMap::new(),
     };
+    if tags.clonefrom {
+        // Published (other tools read it), but new replicas still copy from the leader.
+        ctx.warn(
+            "tags.clonefrom",
+            "not supported yet (cloning from a tagged member); replicas clone from the leader",
+        );
+    }
     // Published like Patroni's member record: the boolean tags only when they are on.
     let raw = raw
         .into_iter()
