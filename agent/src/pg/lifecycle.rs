@@ -411,10 +411,30 @@ impl LocalPostgres {
     }
 
     /// Polls `pg_is_in_recovery()` on one session until it is false (at most
-    /// `PROMOTE_WAIT_SECS`).
+    /// `PROMOTE_WAIT_SECS`). A promotion not finished after a second is signalled again every
+    /// second: one development run saw PostgreSQL 15 stay in recovery after "received promote
+    /// request" when a configuration reload had reached it 3 ms before; a second signal is
+    /// harmless (the postmaster removes a leftover signal file at its next start, and
+    /// `pg_promote` refuses once recovery has ended).
     async fn wait_out_of_recovery(&self) -> Result<()> {
-        let deadline = Instant::now() + Duration::from_secs(PROMOTE_WAIT_SECS);
+        let start = Instant::now();
+        let deadline = start + Duration::from_secs(PROMOTE_WAIT_SECS);
+        let mut resignalled = 0u64;
         loop {
+            let waited = start.elapsed().as_secs();
+            if waited > resignalled {
+                resignalled = waited;
+                tracing::warn!(
+                    waited_s = waited,
+                    "promotion not finished; signalling it again"
+                );
+                let _ = self
+                    .shared_query(
+                        "SELECT pg_catalog.pg_promote(false)",
+                        Duration::from_secs(5),
+                    )
+                    .await;
+            }
             let rows = self
                 .shared_query(
                     "SELECT pg_catalog.pg_is_in_recovery()",
