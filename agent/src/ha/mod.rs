@@ -26,8 +26,12 @@ pub mod keys;
 mod leader;
 pub mod model;
 mod no_leader;
+pub mod quorum;
+mod quorum_leader;
+pub mod quorum_vote;
 mod replica;
 pub mod sync;
+pub mod sync_names;
 pub mod timing;
 mod untrusted;
 
@@ -35,6 +39,8 @@ mod untrusted;
 mod builders;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod proptests_quorum;
 #[cfg(test)]
 mod proptests_sync;
 #[cfg(test)]

@@ -7,7 +7,8 @@
 //! any other eligible member that answered (WAL position, then `failover_priority`), and no
 //! member reports itself a running primary. Equally good members all try; etcd's
 //! compare-and-create lets exactly one win, and `Promote` follows only a won `AcquireLease`.
-//! With `synchronous_mode` on, only a member the `sync` key names may race (`sync`).
+//! With `synchronous_mode` on, only a member the `sync` key names may race (`sync`); in
+//! quorum mode, a member that has the votes of enough voters (`quorum_vote`).
 
 use super::action::lag;
 use super::fencing::{guards_missing, proven};
@@ -220,7 +221,7 @@ pub(super) fn eligibility(
     }
     // Synchronous mode: only a member the `sync` key names (or its leader) may have every
     // acknowledged commit; nobody else takes over, not even a failover candidate.
-    super::sync::eligible(view, cfg, &obs.me)?;
+    super::sync::eligible(obs, view, cfg, me.lsn)?;
     // A system-ID conflict lets the running primary keep (re)taking the lease, and nobody
     // else become one.
     if me.role != PgRole::Primary && keys::system_id_conflict(obs, view).is_some() {

@@ -31,6 +31,7 @@ mod requests;
 mod shutdown;
 pub mod snapshot;
 mod sync;
+use sync::SyncConfirm;
 #[cfg(test)]
 mod tests;
 
@@ -106,6 +107,12 @@ struct ShellState {
     slots_applied: Option<Vec<MemberName>>,
     /// `synchronous_standby_names` as last set (None: not since the last role change).
     sync_names_applied: Option<String>,
+    /// Which standbys hold every commit acknowledged before the setting in force
+    /// (`runtime::sync::confirm_sync`).
+    sync_confirm: SyncConfirm,
+    /// `synchronous_standby_names` changed this cycle: look again within a second (quorum
+    /// mode's next key write waits for PostgreSQL to confirm it, as Patroni's loop does).
+    sync_recheck: bool,
     slot_last_seen: BTreeMap<MemberName, Millis>,
     request: Option<ApiRequest>,
     awaiting_job: Option<ApiRequest>,
@@ -198,6 +205,8 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 published_status: None,
                 slots_applied: None,
                 sync_names_applied: None,
+                sync_confirm: SyncConfirm::default(),
+                sync_recheck: false,
                 slot_last_seen: BTreeMap::new(),
                 request: None,
                 awaiting_job: None,
@@ -251,7 +260,10 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         if rerun {
             return Duration::from_millis(20);
         }
-        let wait = self.regular_wait();
+        let mut wait = self.regular_wait();
+        if self.st.sync_recheck {
+            wait = wait.min(Duration::from_secs(1));
+        }
         // Wake at the demotion point at the latest, whatever else is going on.
         match self.demote_point() {
             Some(at) if self.st.guarding => {

@@ -469,6 +469,7 @@ impl World {
                 .collect(),
             // The model replicates asynchronously.
             sync_replicas: Vec::new(),
+            sync_names: None,
         }
     }
 

@@ -5,6 +5,7 @@ mod bootstrap;
 mod fencing;
 mod keys;
 mod leader;
+mod quorum;
 mod replica;
 mod safety;
 mod sync;
