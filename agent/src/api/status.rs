@@ -80,8 +80,9 @@ pub fn patroni(snap: &NodeSnapshot) -> Value {
     if snap.ha.pause {
         o.insert("pause".into(), true.into());
     }
-    if super::sync::snapshot_is_sync_standby(snap) {
-        o.insert("sync_standby".into(), true.into());
+    // Patroni: `sync_standby` (synchronous mode on) or `quorum_standby` (quorum mode).
+    if let Some(role) = super::sync::snapshot_sync_role(snap) {
+        o.insert(role.as_str().into(), true.into());
     }
     // hapg's own: the leader says when it runs short of synchronous standbys.
     if snap.holds_leader_key
@@ -150,8 +151,8 @@ pub fn cluster_member(c: &Cluster, name: &str) -> Option<Map<String, Value>> {
         } else {
             "leader"
         }
-    } else if super::sync::is_sync_standby(c, name) {
-        "sync_standby"
+    } else if let Some(role) = super::sync::sync_role(c, name) {
+        role.as_str()
     } else {
         "replica"
     };
