@@ -17,4 +17,5 @@ pub mod pg;
 pub mod pki;
 pub mod procs;
 pub mod proxy;
+pub mod sync;
 pub mod writer;

@@ -15,6 +15,7 @@ use ha_tests::agent::{ClusterSettings, http};
 use ha_tests::cluster::{Opts, TestCluster};
 use ha_tests::ctl::hactl;
 use ha_tests::procs::{init_tracing, wait_for};
+use ha_tests::sync::{missing_on, standby_names, sync_key};
 use ha_tests::writer::{Ack, Writer};
 use serde_json::Value;
 use tracing::info;
@@ -24,20 +25,6 @@ fn sync_settings(strict: bool) -> ClusterSettings {
         extra_dcs: format!("    synchronous_mode: true\n    synchronous_mode_strict: {strict}\n"),
         ..ClusterSettings::default()
     }
-}
-
-/// The `sync` key: (leader, standbys).
-async fn sync_key(c: &TestCluster) -> Option<(String, Vec<String>)> {
-    let v: Value = serde_json::from_str(&c.etcd_get("sync").await?).ok()?;
-    let leader = v["leader"].as_str()?.to_string();
-    let standbys = v["sync_standby"]
-        .as_str()
-        .unwrap_or_default()
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    Some((leader, standbys))
 }
 
 /// Waits until the key names `leader` and one standby; returns that standby.
@@ -51,31 +38,6 @@ async fn wait_sync_standby(c: &TestCluster, leader: &str, timeout: Duration) -> 
         },
     )
     .await
-}
-
-async fn standby_names(c: &TestCluster, node: &str) -> Option<String> {
-    let cl = c.node(node).client().await.ok()?;
-    let row = cl
-        .query_one("show synchronous_standby_names", &[])
-        .await
-        .ok()?;
-    Some(row.get(0))
-}
-
-/// Acknowledged ids missing on `node`.
-async fn missing_on(c: &TestCluster, node: &str, acks: &[Ack]) -> Vec<i64> {
-    let cl = c.node(node).client().await.unwrap();
-    let present: Vec<i64> = cl
-        .query("select id from w order by id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    acks.iter()
-        .map(|a| a.id)
-        .filter(|id| present.binary_search(id).is_err())
-        .collect()
 }
 
 async fn switchover(c: &TestCluster, leader: &str, candidate: &str) -> (u16, String) {
@@ -260,10 +222,6 @@ async fn edit_config_switches_synchronous_mode_on_and_off() {
     );
     assert_eq!(c.etcd_get("config").await.unwrap(), before);
     for (patch, key) in [
-        (
-            serde_json::json!({"synchronous_mode": "quorum"}),
-            "synchronous_mode",
-        ),
         (
             serde_json::json!({"synchronous_mode": "maybe"}),
             "synchronous_mode",
