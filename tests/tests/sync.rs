@@ -6,7 +6,7 @@
 //! - `hactl edit-config -s synchronous_mode=true` on a running asynchronous cluster sets
 //!   `synchronous_standby_names` and writes the key; `false` undoes both;
 //! - the sync standby killed: without strict, commits go on; with strict (and no other
-//!   standby), commits wait and complete once it is back.
+//!   standby), commits wait and complete once it is back; the same in quorum mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -273,11 +273,25 @@ async fn edit_config_switches_synchronous_mode_on_and_off() {
 }
 
 /// The leader's `/patroni`, `/cluster` health and `hactl list` say the cluster runs short of
-/// synchronous standbys, and how.
-async fn shortfall_shown(c: &TestCluster, leader: &str, how: &str) {
-    let want = format!("synchronous mode: 0 of 1 synchronous standby(s); {how}");
-    let (_, p) = c.node(leader).api_get("/patroni").await.unwrap();
-    assert_eq!(p["synchronous_shortfall"], want.as_str(), "{p}");
+/// synchronous standbys, and how (in quorum mode once the killed voter's member record has
+/// expired: until then it still says it streams).
+async fn shortfall_shown(c: &TestCluster, leader: &str, how: &str, quorum: bool) {
+    let (want, footer) = if quorum {
+        (
+            format!("quorum mode: 0 of 1 quorum standby(s) confirm each commit; {how}"),
+            "Quorum mode: 0 of 1",
+        )
+    } else {
+        (
+            format!("synchronous mode: 0 of 1 synchronous standby(s); {how}"),
+            "Synchronous mode: 0 of 1",
+        )
+    };
+    wait_for("the shortfall shown", Duration::from_secs(20), || async {
+        let (_, p) = c.node(leader).api_get("/patroni").await?;
+        (p["synchronous_shortfall"] == want.as_str()).then_some(())
+    })
+    .await;
     let (_, cl) = c.node(leader).api_get("/cluster").await.unwrap();
     assert_eq!(cl["health"]["status"], "degraded", "{cl}");
     assert!(
@@ -285,15 +299,23 @@ async fn shortfall_shown(c: &TestCluster, leader: &str, how: &str) {
         "{cl}"
     );
     let out = hactl(&c.node(leader).config_path(), &["list"]).await.ok();
-    assert!(out.stdout.contains("Synchronous mode: 0 of 1"), "{out}");
+    assert!(out.stdout.contains(footer), "{out}");
 }
 
-/// Two members, a client writing straight to the leader; the sync standby is killed.
-async fn standby_killed(test: &str, strict: bool) {
+/// Two members, a client writing straight to the leader; the sync standby is killed
+/// (synchronous mode on, or quorum: there the key keeps naming the voter under strict mode,
+/// and PostgreSQL keeps waiting for it).
+async fn standby_killed(test: &str, strict: bool, quorum: bool) {
     init_tracing();
+    let mut settings = sync_settings(strict);
+    if quorum {
+        settings.extra_dcs = settings
+            .extra_dcs
+            .replace("synchronous_mode: true", "synchronous_mode: quorum");
+    }
     let opts = Opts {
         nodes: 2,
-        settings: sync_settings(strict),
+        settings,
         ..Opts::default()
     };
     let mut c = TestCluster::start(test, opts).await;
@@ -318,16 +340,29 @@ async fn standby_killed(test: &str, strict: bool) {
             "strict: no commit may be acknowledged without a synchronous standby ({} were)",
             late.len()
         );
-        assert_eq!(
-            sync_key(&c).await.unwrap(),
-            (leader.clone(), vec![]),
-            "strict: the key names no standby"
-        );
-        assert_eq!(standby_names(&c, &leader).await.unwrap(), "*");
+        if quorum {
+            assert_eq!(
+                sync_key(&c).await.unwrap(),
+                (leader.clone(), vec![sync.clone()]),
+                "strict quorum: the key keeps the voter"
+            );
+            assert_eq!(
+                standby_names(&c, &leader).await.unwrap(),
+                format!("ANY 1 (\"{sync}\")")
+            );
+        } else {
+            assert_eq!(
+                sync_key(&c).await.unwrap(),
+                (leader.clone(), vec![]),
+                "strict: the key names no standby"
+            );
+            assert_eq!(standby_names(&c, &leader).await.unwrap(), "*");
+        }
         shortfall_shown(
             &c,
             &leader,
             "commits wait until a standby confirms them (strict)",
+            quorum,
         )
         .await;
         info!("--- the standby comes back: commits complete");
@@ -357,7 +392,7 @@ async fn standby_killed(test: &str, strict: bool) {
             "the key names no standby after the fallback"
         );
         assert_eq!(standby_names(&c, &leader).await.unwrap(), "");
-        shortfall_shown(&c, &leader, "replication fell back to asynchronous").await;
+        shortfall_shown(&c, &leader, "replication fell back to asynchronous", quorum).await;
     }
     let (acks, _) = w.stop().await;
     let missing = missing_on(&c, &leader, &acks).await;
@@ -366,10 +401,20 @@ async fn standby_killed(test: &str, strict: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_standby_killed_without_strict_commits_continue() {
-    standby_killed("sync_standby_killed", false).await;
+    standby_killed("sync_standby_killed", false, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_standby_killed_with_strict_commits_wait_until_it_is_back() {
-    standby_killed("sync_standby_killed_strict", true).await;
+    standby_killed("sync_standby_killed_strict", true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_standby_killed_without_strict_commits_continue() {
+    standby_killed("quorum_standby_killed", false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_standby_killed_with_strict_commits_wait_until_it_is_back() {
+    standby_killed("quorum_standby_killed_strict", true, true).await;
 }

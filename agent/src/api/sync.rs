@@ -56,8 +56,8 @@ pub fn is_sync_standby(c: &Cluster, name: &str) -> bool {
 
 /// With synchronous mode on or quorum: why the cluster runs with fewer synchronous standbys
 /// than `synchronous_node_count` asks for (on: the standbys the key names; quorum: the
-/// voters minus `quorum`, i.e. how many confirm each commit; none: the leader fell back to
-/// asynchronous replication, or under strict mode commits wait). `None` when it has enough,
+/// streaming voters minus `quorum`, i.e. how many can confirm each commit; none: the leader
+/// fell back to asynchronous replication, or under strict mode commits wait). `None` when it has enough,
 /// or the mode is off, or there is no leader.
 pub fn shortfall(c: &Cluster) -> Option<String> {
     let dc = DynamicConfig::from_json(&c.config.as_ref()?.value).0;
@@ -69,9 +69,23 @@ pub fn shortfall(c: &Cluster) -> Option<String> {
         .sync
         .as_ref()
         .filter(|s| s.value.leader.as_deref() == Some(leader));
-    let named = key.map_or(0, |s| s.value.standbys().len());
-    let quorum = key.and_then(|s| s.value.quorum).unwrap_or(0) as usize;
-    let have = named.saturating_sub(quorum);
+    let named = key.map_or_else(Vec::new, |s| s.value.standbys());
+    let have = match dc.synchronous_mode {
+        // Quorum mode: voters that stream now (their member records), less `quorum`. Under
+        // strict mode the key keeps naming a voter that is gone (commits wait for it).
+        SyncMode::Quorum => {
+            let streaming = named
+                .iter()
+                .filter(|n| {
+                    c.member(n)
+                        .is_some_and(|m| m.record.replication_state.as_deref() == Some("streaming"))
+                })
+                .count();
+            let quorum = key.and_then(|s| s.value.quorum).unwrap_or(0) as usize;
+            streaming.saturating_sub(quorum)
+        }
+        _ => named.len(),
+    };
     let asked = usize::try_from(dc.synchronous_node_count).unwrap_or(usize::MAX);
     if have >= asked {
         return None;

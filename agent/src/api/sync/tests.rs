@@ -6,9 +6,20 @@ use super::*;
 use crate::dcs::{Keys, RawKv};
 
 fn cluster(config: &str, sync: &str) -> Cluster {
+    cluster_streaming(config, sync, &[])
+}
+
+/// With member records for `streaming`, which report `replication_state: streaming`.
+fn cluster_streaming(config: &str, sync: &str, streaming: &[&str]) -> Cluster {
     let keys = Keys::new("/service", "demo");
     let kv = |k: &str, v: &str| (format!("/service/demo/{k}"), v.to_string());
-    let kvs = [kv("leader", "pg1"), kv("config", config), kv("sync", sync)];
+    let mut kvs = vec![kv("leader", "pg1"), kv("config", config), kv("sync", sync)];
+    for m in streaming {
+        let record = json!({"conn_url": "postgres://127.0.0.1:5432/postgres",
+            "api_url": "http://127.0.0.1:8008/patroni", "state": "running", "role": "replica",
+            "replication_state": "streaming"});
+        kvs.push(kv(&format!("members/{m}"), &record.to_string()));
+    }
     Cluster::from_kvs(
         &keys,
         kvs.iter().map(|(k, v)| RawKv {
@@ -83,7 +94,19 @@ fn a_quorum_standby_is_a_voter_of_the_current_leaders_key_in_quorum_mode() {
 fn quorum_shortfall_counts_the_standbys_confirming_each_commit() {
     let q = json!({"synchronous_mode": "quorum"}).to_string();
     let two = r#"{"leader":"pg1","quorum":1,"sync_standby":"pg2,pg3"}"#;
-    assert_eq!(shortfall(&cluster(&q, two)), None);
+    assert_eq!(
+        shortfall(&cluster_streaming(&q, two, &["pg2", "pg3"])),
+        None
+    );
+    let one = r#"{"leader":"pg1","quorum":0,"sync_standby":"pg2"}"#;
+    let strict = json!({"synchronous_mode": "quorum", "synchronous_mode_strict": true}).to_string();
+    assert_eq!(
+        shortfall(&cluster(&strict, one)).as_deref(),
+        Some(
+            "quorum mode: 0 of 1 quorum standby(s) confirm each commit; commits wait until a standby confirms them (strict)"
+        ),
+        "a voter that does not stream"
+    );
     let none = r#"{"leader":"pg1","quorum":0,"sync_standby":null}"#;
     assert_eq!(
         shortfall(&cluster(&q, none)).as_deref(),
@@ -93,7 +116,7 @@ fn quorum_shortfall_counts_the_standbys_confirming_each_commit() {
     );
     let q2 = json!({"synchronous_mode": "quorum", "synchronous_node_count": 2}).to_string();
     assert_eq!(
-        shortfall(&cluster(&q2, two)).as_deref(),
+        shortfall(&cluster_streaming(&q2, two, &["pg2", "pg3"])).as_deref(),
         Some("quorum mode: 1 of 2 quorum standby(s) confirm each commit")
     );
 }
