@@ -194,6 +194,20 @@ fn candidate_can_take_over(
         // Not asked (no probe this cycle) is not the same as not answering.
         return obs.peers.is_empty();
     };
+    // Quorum rule: a candidate that, as far as we see, lacks the votes cannot take over (it
+    // may be behind a voter), so it does not hold us back.
+    if let Some(key) = super::quorum_vote::rule_key(view, cfg) {
+        let mut answers = super::quorum_vote::answers(obs);
+        if let PgState::Running(me) = &obs.pg {
+            answers.push((obs.me.clone(), Some(me.lsn)));
+        }
+        let has = p
+            .lsn
+            .is_some_and(|l| super::quorum_vote::has_quorum(key, candidate, l, &answers));
+        if !has {
+            return false;
+        }
+    }
     let in_grace = obs
         .leader_vacant_since
         .is_some_and(|t| obs.now.since(t) < cfg.loop_wait);

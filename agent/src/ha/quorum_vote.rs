@@ -11,7 +11,12 @@
 //! - it needs `q + 1` votes; the key's own leader needs none (it wrote every commit), as in
 //!   Patroni;
 //! - the ordinary race rules still apply on top (no eligible member that answered is ahead,
-//!   within `maximum_lag_on_failover`), so the winner is the most advanced of those it saw.
+//!   within `maximum_lag_on_failover`), so the winner is the most advanced of those it saw;
+//! - a failover or switchover candidate holds the others back only while, from what they
+//!   see, it has its votes (a candidate behind a voter never gets that voter's vote).
+//!
+//! The rule applies in quorum mode, and with synchronous mode on under a key written in
+//! quorum mode (`quorum` > 0), whose voters need not each hold every commit ([`rule_key`]).
 //!
 //! Differences from Patroni, both on the safe side: a voter tagged `nofailover` still votes
 //! (its position is as good a witness as any; Patroni skips it, which only makes a quorum
@@ -21,7 +26,7 @@
 //!
 //! Pure: no I/O, no clock.
 
-use super::{ClusterView, Ineligible, Lsn, MemberName, Observation, SyncKey};
+use super::{ClusterView, HaConfig, Ineligible, Lsn, MemberName, Observation, SyncKey, SyncMode};
 
 /// The members whose word counts: the key's leader and its voters.
 pub fn voting_set(key: &SyncKey) -> Vec<MemberName> {
@@ -34,34 +39,68 @@ pub fn voting_set(key: &SyncKey) -> Vec<MemberName> {
     v
 }
 
-/// How many of the voting set vouch that `me` at `my_lsn` is not behind them.
-pub fn votes(obs: &Observation, key: &SyncKey, my_lsn: Lsn) -> usize {
+/// How many of the voting set vouch for `candidate` at `lsn`: itself if it is in the set,
+/// plus each other member of the set among `answers` (name, position) at or behind `lsn`.
+pub fn votes_for(
+    key: &SyncKey,
+    candidate: &MemberName,
+    lsn: Lsn,
+    answers: &[(MemberName, Option<Lsn>)],
+) -> usize {
     let voting = voting_set(key);
-    let mine = usize::from(voting.contains(&obs.me));
-    let others = obs
-        .peers
+    let mine = usize::from(voting.contains(candidate));
+    let others = answers
         .iter()
-        .filter(|p| p.name != obs.me && voting.contains(&p.name))
-        .filter(|p| !p.running_primary && p.lsn.is_some_and(|l| l <= my_lsn))
+        .filter(|(n, _)| n != candidate && voting.contains(n))
+        .filter(|(_, l)| l.is_some_and(|l| l <= lsn))
         .count();
     mine + others
 }
 
-/// Whether this member may take over under the quorum rule (module documentation).
-pub(super) fn eligible(
-    obs: &Observation,
-    _view: &ClusterView,
+/// The answers of the other members this cycle, running primaries left out (they vouch for
+/// nobody: a running primary means the race must not happen at all).
+pub fn answers(obs: &Observation) -> Vec<(MemberName, Option<Lsn>)> {
+    obs.peers
+        .iter()
+        .filter(|p| p.name != obs.me && !p.running_primary)
+        .map(|p| (p.name.clone(), p.lsn))
+        .collect()
+}
+
+/// How many of the voting set vouch that `me` at `my_lsn` is not behind them.
+pub fn votes(obs: &Observation, key: &SyncKey, my_lsn: Lsn) -> usize {
+    votes_for(key, &obs.me, my_lsn, &answers(obs))
+}
+
+/// Whether `candidate` at `lsn` has the votes it needs, as far as `answers` show.
+pub fn has_quorum(
     key: &SyncKey,
-    my_lsn: Lsn,
-) -> Result<(), Ineligible> {
-    if key.leader.as_ref() == Some(&obs.me) {
-        return Ok(());
+    candidate: &MemberName,
+    lsn: Lsn,
+    answers: &[(MemberName, Option<Lsn>)],
+) -> bool {
+    key.leader.as_ref() == Some(candidate) || votes_for(key, candidate, lsn, answers) > key.quorum
+}
+
+/// The key when the quorum rule decides who takes over: quorum mode, or synchronous mode on
+/// under a key written in quorum mode (`quorum` > 0); `None` otherwise.
+pub fn rule_key<'a>(view: &'a ClusterView, cfg: &HaConfig) -> Option<&'a SyncKey> {
+    let key = view.sync.as_ref().filter(|k| k.leader.is_some())?;
+    match cfg.synchronous_mode {
+        SyncMode::Quorum => Some(key),
+        SyncMode::On if key.quorum > 0 => Some(key),
+        _ => None,
     }
-    let needed = key.quorum.saturating_add(1);
-    let votes = votes(obs, key, my_lsn);
-    if votes >= needed {
+}
+
+/// Whether this member may take over under the quorum rule (module documentation).
+pub(super) fn eligible(obs: &Observation, key: &SyncKey, my_lsn: Lsn) -> Result<(), Ineligible> {
+    if has_quorum(key, &obs.me, my_lsn, &answers(obs)) {
         Ok(())
     } else {
-        Err(Ineligible::QuorumNotReached { votes, needed })
+        Err(Ineligible::QuorumNotReached {
+            votes: votes(obs, key, my_lsn),
+            needed: key.quorum.saturating_add(1),
+        })
     }
 }

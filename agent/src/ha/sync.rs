@@ -105,12 +105,8 @@ pub(super) fn eligible(
     cfg: &HaConfig,
     my_lsn: Lsn,
 ) -> Result<(), Ineligible> {
-    let key = match &view.sync {
-        Some(k) if k.leader.is_some() && cfg.synchronous_mode != SyncMode::Off => k,
-        _ => return Ok(()),
-    };
-    if cfg.synchronous_mode == SyncMode::Quorum || key.quorum > 0 {
-        super::quorum_vote::eligible(obs, view, key, my_lsn)
+    if let Some(key) = super::quorum_vote::rule_key(view, cfg) {
+        super::quorum_vote::eligible(obs, key, my_lsn)
     } else if may_take_over(view, cfg, &obs.me) {
         Ok(())
     } else {

@@ -287,6 +287,39 @@ fn only_a_member_with_the_votes_takes_over() {
                 v.failover(None, Some("pg2"));
             }))
             .want([], Reason::NotRacing(short(1))),
+        case("a failover candidate behind a voter lacks the votes: the voter takes over")
+            .given(
+                vacant("pg3", 150, voters())
+                    .cluster(|v| {
+                        v.failover(None, Some("pg2"));
+                    })
+                    .peers([peer("pg2", 100)]),
+            )
+            .want(
+                vec![
+                    Action::AcquireLease,
+                    write_key(&[], 0, Some(5)),
+                    set(SyncStandbyNames::Off),
+                    Action::Promote,
+                    Action::ClearFailover {
+                        revision: Revision(42),
+                    },
+                    slots(&["pg1", "pg2"]),
+                ],
+                Reason::RacingForVacantLease,
+            ),
+        case("a failover candidate with the votes is waited for")
+            .given(
+                vacant("pg3", 100, voters())
+                    .cluster(|v| {
+                        v.failover(None, Some("pg2"));
+                    })
+                    .peers([peer("pg2", 100)]),
+            )
+            .want(
+                [],
+                Reason::NotRacing(Ineligible::OtherCandidate(name("pg2"))),
+            ),
         case("a key written in quorum mode keeps the quorum rule with mode on")
             .given(vacant("pg2", 100, voters()).config(|c| c.synchronous_mode = SyncMode::On))
             .want([], Reason::NotRacing(short(1))),
