@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::agent::http;
 use crate::cluster::TestCluster;
 use crate::writer::Ack;
 
@@ -50,4 +51,15 @@ pub async fn missing_on(c: &TestCluster, node: &str, acks: &[Ack]) -> Vec<i64> {
         .map(|a| a.id)
         .filter(|id| present.binary_search(id).is_err())
         .collect()
+}
+
+/// `POST /switchover` to `leader`'s REST API: (status, body).
+pub async fn switchover(c: &TestCluster, leader: &str, candidate: &str) -> (u16, String) {
+    let r = http()
+        .post(format!("{}/switchover", c.node(leader).api_base()))
+        .json(&serde_json::json!({"leader": leader, "candidate": candidate}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
 }

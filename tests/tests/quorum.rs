@@ -15,7 +15,7 @@ use ha_tests::agent::{ClusterSettings, http};
 use ha_tests::cluster::{Opts, TestCluster};
 use ha_tests::ctl::hactl;
 use ha_tests::procs::{init_tracing, wait_for};
-use ha_tests::sync::{missing_on, standby_names, sync_json};
+use ha_tests::sync::{missing_on, standby_names, switchover, sync_json};
 use ha_tests::writer::Writer;
 use serde_json::{Value, json};
 use tracing::info;
@@ -231,6 +231,58 @@ async fn quorum_failover_twice_loses_no_acknowledged_commit() {
         Duration::from_secs(30),
     )
     .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn switchover_in_quorum_mode_goes_to_a_voter() {
+    init_tracing();
+    let opts = Opts {
+        settings: ClusterSettings {
+            extra_dcs: "    synchronous_mode: quorum\n".into(),
+            ..ClusterSettings::default()
+        },
+        ..Opts::default()
+    };
+    let c = TestCluster::start("quorum_switchover", opts).await;
+    let leader = c.wait_healthy(Duration::from_secs(90)).await;
+    let others = c.others(&[&leader]);
+    let (a, b) = (others[0].as_str(), others[1].as_str());
+    wait_quorum_state(
+        &c,
+        &leader,
+        &[a, b],
+        1,
+        &any(1, &[a, b]),
+        Duration::from_secs(30),
+    )
+    .await;
+
+    info!("--- a candidate that is not a member: 412");
+    let (code, text) = switchover(&c, &leader, "nosuch").await;
+    assert_eq!(code, 412, "{text}");
+
+    info!("--- switchover to the voter {a}");
+    let t0 = Instant::now();
+    let (code, text) = switchover(&c, &leader, a).await;
+    assert_eq!(code, 200, "{text}");
+    let new = c
+        .wait_for_leader_other_than(&leader, Duration::from_secs(30))
+        .await;
+    assert_eq!(new, a, "the candidate took over");
+    info!(took_ms = t0.elapsed().as_millis() as u64, "new leader");
+    let took = wait_quorum_state(
+        &c,
+        a,
+        &[&leader, b],
+        1,
+        &any(1, &[&leader, b]),
+        Duration::from_secs(60),
+    )
+    .await;
+    info!(
+        took_ms = took.as_millis() as u64,
+        "quorum rebuilt under the new leader"
+    );
 }
 
 async fn postmaster_start(c: &TestCluster, node: &str) -> String {

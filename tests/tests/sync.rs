@@ -15,7 +15,7 @@ use ha_tests::agent::{ClusterSettings, http};
 use ha_tests::cluster::{Opts, TestCluster};
 use ha_tests::ctl::hactl;
 use ha_tests::procs::{init_tracing, wait_for};
-use ha_tests::sync::{missing_on, standby_names, sync_key};
+use ha_tests::sync::{missing_on, standby_names, switchover, sync_key};
 use ha_tests::writer::{Ack, Writer};
 use serde_json::Value;
 use tracing::info;
@@ -38,16 +38,6 @@ async fn wait_sync_standby(c: &TestCluster, leader: &str, timeout: Duration) -> 
         },
     )
     .await
-}
-
-async fn switchover(c: &TestCluster, leader: &str, candidate: &str) -> (u16, String) {
-    let r = http()
-        .post(format!("{}/switchover", c.node(leader).api_base()))
-        .json(&serde_json::json!({"leader": leader, "candidate": candidate}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -194,9 +194,14 @@ fn candidate_can_take_over(
         // Not asked (no probe this cycle) is not the same as not answering.
         return obs.peers.is_empty();
     };
+    let in_grace = obs
+        .leader_vacant_since
+        .is_some_and(|t| obs.now.since(t) < cfg.loop_wait);
     // Quorum rule: a candidate that, as far as we see, lacks the votes cannot take over (it
-    // may be behind a voter), so it does not hold us back.
-    if let Some(key) = super::quorum_vote::rule_key(view, cfg) {
+    // may be behind a voter), so it does not hold us back; not within the first loop, while
+    // its answer may predate WAL we have since received (a switchover candidate would then
+    // look behind us and lose the race it was named for).
+    if !in_grace && let Some(key) = super::quorum_vote::rule_key(view, cfg) {
         let mut answers = super::quorum_vote::answers(obs);
         if let PgState::Running(me) = &obs.pg {
             answers.push((obs.me.clone(), Some(me.lsn)));
@@ -208,9 +213,6 @@ fn candidate_can_take_over(
             return false;
         }
     }
-    let in_grace = obs
-        .leader_vacant_since
-        .is_some_and(|t| obs.now.since(t) < cfg.loop_wait);
     match (switchover, view.optime, p.lsn) {
         (true, Some(end), Some(lsn)) => {
             lsn > end || (in_grace && lag(end, lsn) <= cfg.maximum_lag_on_failover)

@@ -320,6 +320,20 @@ fn only_a_member_with_the_votes_takes_over() {
                 [],
                 Reason::NotRacing(Ineligible::OtherCandidate(name("pg2"))),
             ),
+        case("within the first loop a switchover candidate that looks behind is waited for")
+            .given(
+                vacant("pg3", 100, voters())
+                    .cluster(|v| {
+                        v.failover(Some("pg1"), Some("pg2"));
+                        v.optime = Some(Lsn(100));
+                    })
+                    .peers([peer("pg2", 99)])
+                    .vacant_for(500),
+            )
+            .want(
+                [],
+                Reason::NotRacing(Ineligible::OtherCandidate(name("pg2"))),
+            ),
         case("a key written in quorum mode keeps the quorum rule with mode on")
             .given(vacant("pg2", 100, voters()).config(|c| c.synchronous_mode = SyncMode::On))
             .want([], Reason::NotRacing(short(1))),
