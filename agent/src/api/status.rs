@@ -99,6 +99,17 @@ pub fn patroni(snap: &NodeSnapshot) -> Value {
     if let Some(conflict) = snap.cluster.as_ref().and_then(|c| c.system_id_conflict()) {
         o.insert("system_id_conflict".into(), conflict.into());
     }
+    // hapg's own: the leader key as this member read it in the cycle that took the WAL
+    // position above (null: vacant). In quorum mode a position counts as a vote only when
+    // read after the old leader lost the key (`ha::quorum_vote`).
+    if !snap.dcs_unreachable
+        && let Some(c) = &snap.cluster
+    {
+        o.insert(
+            "leader_seen".into(),
+            c.leader_name().map_or(Value::Null, Value::from),
+        );
+    }
     // hapg's own: what guards this primary against a stalled agent.
     if let Value::Object(g) = &snap.guards {
         for (k, v) in g {

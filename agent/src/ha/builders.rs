@@ -148,6 +148,7 @@ pub(super) fn peer(n: &str, lsn: u64) -> PeerStatus {
         nofailover: false,
         failover_priority: 1,
         sysid: Some(SYSID.into()),
+        leader_seen: LeaderSeen::Vacant,
     }
 }
 

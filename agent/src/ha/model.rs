@@ -311,6 +311,21 @@ pub struct PeerStatus {
     pub failover_priority: i64,
     /// Its data directory's system identifier (`database_system_identifier`).
     pub sysid: Option<String>,
+    /// The `leader` key as it last read it, before taking the WAL position it answered
+    /// (hapg's own `/patroni` field `leader_seen`). A position read after the old leader lost
+    /// the key is final: only such an answer is a quorum vote (`quorum_vote`).
+    pub leader_seen: LeaderSeen,
+}
+
+/// What a peer's answer says about the `leader` key when it took its WAL position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaderSeen {
+    /// Not said (another agent, or it could not read etcd).
+    Unknown,
+    /// Vacant.
+    Vacant,
+    /// Held by this member.
+    Held(MemberName),
 }
 
 /// PostgreSQL's role.

@@ -202,7 +202,7 @@ fn candidate_can_take_over(
     // its answer may predate WAL we have since received (a switchover candidate would then
     // look behind us and lose the race it was named for).
     if !in_grace && let Some(key) = super::quorum_vote::rule_key(view, cfg) {
-        let mut answers = super::quorum_vote::answers(obs);
+        let mut answers = super::quorum_vote::answers(obs, key);
         if let PgState::Running(me) = &obs.pg {
             answers.push((obs.me.clone(), Some(me.lsn)));
         }

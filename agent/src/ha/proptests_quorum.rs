@@ -6,7 +6,8 @@
 //!   and it reaches the target within a few cycles when the eligible members confirm.
 //! - Never promote a member that may miss an acknowledged commit: a commit acknowledged by
 //!   the leader and `n` members of `S`, a key with `|V ∪ S| <= q + n`, members answering
-//!   truthfully (or not at all); whoever `decide` promotes holds the commit.
+//!   truthfully, not at all, or from before the leader lost the key (an older position);
+//!   whoever `decide` promotes holds the commit.
 
 use std::collections::BTreeSet;
 
@@ -103,7 +104,7 @@ fn arb_takeover() -> impl Strategy<Value = (Observation, HaConfig, u64)> {
     let others = ["pg2", "pg3", "pg4"];
     (
         arb_state(3).prop_filter("invariant", |s| s.voters != 0 && is_safe(s, usize::MAX)),
-        prop::collection::vec((0u64..1200, any::<bool>()), 3),
+        prop::collection::vec((0u64..1200, any::<bool>(), prop::option::of(0u64..1000)), 3),
         any::<u32>(),
         0usize..3,
         (any::<bool>(), 1000u64..1300),
@@ -121,7 +122,7 @@ fn arb_takeover() -> impl Strategy<Value = (Observation, HaConfig, u64)> {
                     }
                 }
                 let lsn = |i: usize| {
-                    let (l, _) = members[i];
+                    let (l, _, _) = members[i];
                     if acked.contains(&i) {
                         1000 + l % 200
                     } else {
@@ -152,9 +153,17 @@ fn arb_takeover() -> impl Strategy<Value = (Observation, HaConfig, u64)> {
                         c.synchronous_mode = mode;
                         c.maximum_lag_on_failover = u64::MAX;
                     });
+                // An answer from before the old leader lost the key may show an older
+                // position (`stale`), and says so.
                 let mut peers: Vec<PeerStatus> = (0..3)
                     .filter(|i| *i != me && members[*i].1)
-                    .map(|i| peer(others[i], lsn(i)))
+                    .map(|i| match members[i].2 {
+                        Some(old) => PeerStatus {
+                            leader_seen: LeaderSeen::Held(name("pg1")),
+                            ..peer(others[i], old.min(lsn(i)))
+                        },
+                        None => peer(others[i], lsn(i)),
+                    })
                     .collect();
                 if leader_answers {
                     peers.push(peer("pg1", leader_lsn));

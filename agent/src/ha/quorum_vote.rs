@@ -7,7 +7,9 @@
 //! position has seen at least one holder of every acknowledged commit, and therefore holds
 //! them all. That is the rule:
 //! - **votes**: itself if it is in `{L} ∪ V`, plus every other member of `{L} ∪ V` that
-//!   answered with a WAL position at or behind ours and is not a running primary;
+//!   answered with a WAL position at or behind ours, is not a running primary, and took that
+//!   position after it saw `L` lose the `leader` key (`PeerStatus::leader_seen`: an answer is
+//!   up to a loop old, and before that `L` may have had later commits acknowledged);
 //! - it needs `q + 1` votes; the key's own leader needs none (it wrote every commit), as in
 //!   Patroni;
 //! - the ordinary race rules still apply on top (no eligible member that answered is ahead,
@@ -26,7 +28,9 @@
 //!
 //! Pure: no I/O, no clock.
 
-use super::{ClusterView, HaConfig, Ineligible, Lsn, MemberName, Observation, SyncKey, SyncMode};
+use super::{
+    ClusterView, HaConfig, Ineligible, LeaderSeen, Lsn, MemberName, Observation, SyncKey, SyncMode,
+};
 
 /// The members whose word counts: the key's leader and its voters.
 pub fn voting_set(key: &SyncKey) -> Vec<MemberName> {
@@ -57,19 +61,26 @@ pub fn votes_for(
     mine + others
 }
 
-/// The answers of the other members this cycle, running primaries left out (they vouch for
-/// nobody: a running primary means the race must not happen at all).
-pub fn answers(obs: &Observation) -> Vec<(MemberName, Option<Lsn>)> {
+/// The answers of the other members this cycle that may count as votes under `key`: not
+/// running primaries (a running primary means the race must not happen at all), and with a
+/// WAL position taken after they saw the key's leader lose the `leader` key (before that,
+/// the old leader may still have had commits acknowledged past the position they answered).
+pub fn answers(obs: &Observation, key: &SyncKey) -> Vec<(MemberName, Option<Lsn>)> {
     obs.peers
         .iter()
         .filter(|p| p.name != obs.me && !p.running_primary)
+        .filter(|p| match &p.leader_seen {
+            LeaderSeen::Vacant => true,
+            LeaderSeen::Held(l) => key.leader.as_ref() != Some(l),
+            LeaderSeen::Unknown => false,
+        })
         .map(|p| (p.name.clone(), p.lsn))
         .collect()
 }
 
 /// How many of the voting set vouch that `me` at `my_lsn` is not behind them.
 pub fn votes(obs: &Observation, key: &SyncKey, my_lsn: Lsn) -> usize {
-    votes_for(key, &obs.me, my_lsn, &answers(obs))
+    votes_for(key, &obs.me, my_lsn, &answers(obs, key))
 }
 
 /// Whether `candidate` at `lsn` has the votes it needs, as far as `answers` show.
@@ -95,7 +106,7 @@ pub fn rule_key<'a>(view: &'a ClusterView, cfg: &HaConfig) -> Option<&'a SyncKey
 
 /// Whether this member may take over under the quorum rule (module documentation).
 pub(super) fn eligible(obs: &Observation, key: &SyncKey, my_lsn: Lsn) -> Result<(), Ineligible> {
-    if has_quorum(key, &obs.me, my_lsn, &answers(obs)) {
+    if has_quorum(key, &obs.me, my_lsn, &answers(obs, key)) {
         Ok(())
     } else {
         Err(Ineligible::QuorumNotReached {

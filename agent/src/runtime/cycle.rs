@@ -107,6 +107,11 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         obs.sync_names = sync_names;
         self.log_conflict(&obs);
         let decision = ha::decide(&obs, &self.st.ha);
+        // Quorum mode: the votes may be missing only because the others have not yet answered
+        // from a cycle after the leader left; ask again within a second, not a loop later.
+        if let ha::Reason::NotRacing(ha::Ineligible::QuorumNotReached { .. }) = decision.reason {
+            self.st.sync_recheck = true;
+        }
         let leader = cluster
             .as_ref()
             .and_then(|c| c.leader_name().map(str::to_string));

@@ -110,8 +110,9 @@ struct ShellState {
     /// Which standbys hold every commit acknowledged before the setting in force
     /// (`runtime::sync::confirm_sync`).
     sync_confirm: SyncConfirm,
-    /// `synchronous_standby_names` changed this cycle: look again within a second (quorum
-    /// mode's next key write waits for PostgreSQL to confirm it, as Patroni's loop does).
+    /// Look again within a second: `synchronous_standby_names` changed this cycle (quorum
+    /// mode's next key write waits for PostgreSQL to confirm it, as Patroni's loop does), or
+    /// the quorum rule found too few votes in a leader race (fresh answers may follow).
     sync_recheck: bool,
     slot_last_seen: BTreeMap<MemberName, Millis>,
     request: Option<ApiRequest>,

@@ -426,6 +426,7 @@ impl World {
                 // A frozen agent does not answer; an isolated member is not reached.
                 .filter(|j| *j != i && !self.m[*j].stalled && !me.isolated && !self.m[*j].isolated)
                 .map(|j| PeerStatus {
+                    leader_seen: ha_agent::ha::LeaderSeen::Unknown,
                     name: name(j),
                     running_primary: self.m[j].pg == Pg::Primary,
                     timeline: Some(self.m[j].timeline),

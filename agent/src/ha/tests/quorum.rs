@@ -242,6 +242,12 @@ fn only_a_member_with_the_votes_takes_over() {
         case("a voter seeing another voter at or behind it takes over")
             .given(vacant("pg2", 100, voters()).peers([peer("pg3", 90)]))
             .want(won(&["pg1", "pg3"]), Reason::RacingForVacantLease),
+        case("an answer from before the old leader lost the key is no vote")
+            .given(vacant("pg2", 100, voters()).peers([PeerStatus {
+                leader_seen: LeaderSeen::Held(name("pg1")),
+                ..peer("pg3", 90)
+            }]))
+            .want([], Reason::NotRacing(short(1))),
         case("a voter seeing no other voter may miss a commit: it waits")
             .given(vacant("pg2", 100, voters()))
             .want([], Reason::NotRacing(short(1))),
