@@ -124,3 +124,79 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ha::RunningPg;
+    use crate::pg::{PgDetails, ReplicationRow};
+
+    fn primary(lsn: u64, names: &str, rows: &[(&str, &str, u64)]) -> PgStatus {
+        PgStatus {
+            state: PgState::Running(RunningPg {
+                role: PgRole::Primary,
+                sysid: "1".into(),
+                timeline: 1,
+                lsn: Lsn(lsn),
+                replay_lsn: Lsn(lsn),
+                streaming: false,
+            }),
+            details: PgDetails {
+                sync_standby_names: Some(names.into()),
+                replication: rows
+                    .iter()
+                    .map(|(n, sync_state, flush)| ReplicationRow {
+                        usename: "replicator".into(),
+                        application_name: (*n).into(),
+                        client_addr: None,
+                        state: "streaming".into(),
+                        sync_state: (*sync_state).into(),
+                        sync_priority: 1,
+                        flush_lsn: Some(*flush),
+                    })
+                    .collect(),
+                ..PgDetails::default()
+            },
+        }
+    }
+
+    fn names(v: &[MemberName]) -> Vec<&str> {
+        v.iter().map(MemberName::as_str).collect()
+    }
+
+    #[test]
+    fn a_standby_is_confirmed_once_past_the_mark_of_the_setting_in_force() {
+        let mut c = SyncConfirm::default();
+        let any = r#"ANY 1 ("b","c")"#;
+        // First sight of the setting: the mark is the primary's position, 100.
+        let (parsed, ok) = c.observe(&primary(
+            100,
+            any,
+            &[("b", "quorum", 90), ("c", "quorum", 100)],
+        ));
+        assert!(matches!(
+            parsed,
+            Some(SyncStandbyNames::Quorum { count: 1, .. })
+        ));
+        assert_eq!(names(&ok), ["c"], "b is behind the mark");
+        // b catches up; then disconnects: it stays confirmed under this setting.
+        let (_, ok) = c.observe(&primary(
+            150,
+            any,
+            &[("b", "quorum", 120), ("c", "quorum", 150)],
+        ));
+        assert_eq!(names(&ok), ["b", "c"]);
+        let (_, ok) = c.observe(&primary(160, any, &[("c", "quorum", 160)]));
+        assert_eq!(names(&ok), ["b", "c"]);
+        // An asynchronous standby is never confirmed.
+        let (_, ok) = c.observe(&primary(160, any, &[("d", "async", 160)]));
+        assert_eq!(names(&ok), ["b", "c"]);
+        // A new setting starts over, with a new mark (170).
+        let (_, ok) = c.observe(&primary(170, r#"ANY 1 ("c")"#, &[("c", "quorum", 165)]));
+        assert!(ok.is_empty(), "c is behind the new mark");
+        // Not a running primary: nothing.
+        let mut down = primary(170, any, &[]);
+        down.state = PgState::Unknown;
+        assert_eq!(c.observe(&down), (None, Vec::new()));
+    }
+}
