@@ -152,7 +152,7 @@ async fn edit_config_switches_synchronous_mode_on_and_off() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "sync");
 
-    info!("--- visible: /sync, /async, /patroni, /cluster, hactl list, metrics");
+    info!("--- visible: /sync, /async, /read-only-sync, /patroni, /cluster, hactl list, metrics");
     let other = c.others(&[&leader, &sync]).pop().unwrap();
     wait_for(
         "/sync and /async answer per the key",
@@ -163,7 +163,14 @@ async fn edit_config_switches_synchronous_mode_on_and_off() {
             let so = c.node(&other).api_get("/synchronous").await?.0;
             let ao = c.node(&other).api_get("/asynchronous").await?.0;
             let sl = c.node(&leader).api_get("/sync").await?.0;
-            ((s, a, so, ao, sl) == (200, 503, 503, 200, 503)).then_some(())
+            let ro = (
+                c.node(&sync).api_get("/read-only-sync").await?.0,
+                c.node(&other).api_get("/read-only-sync").await?.0,
+                c.node(&leader).api_get("/read-only-synchronous").await?.0,
+                c.node(&sync).api_get("/quorum").await?.0,
+            );
+            ((s, a, so, ao, sl) == (200, 503, 503, 200, 503) && ro == (200, 503, 200, 503))
+                .then_some(())
         },
     )
     .await;
