@@ -6,6 +6,7 @@ mod fencing;
 mod keys;
 mod leader;
 mod quorum;
+mod quorum_requests;
 mod replica;
 mod safety;
 mod sync;
