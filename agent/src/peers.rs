@@ -10,7 +10,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use crate::dcs::Cluster;
-use crate::ha::{Lsn, MemberName, PeerStatus};
+use crate::ha::{LeaderSeen, Lsn, MemberName, PeerStatus};
 
 /// HTTP client for the members' REST APIs.
 #[derive(Debug, Clone)]
@@ -32,6 +32,14 @@ struct PatroniStatus {
     tags: serde_json::Map<String, serde_json::Value>,
     #[serde(default)]
     database_system_identifier: Option<String>,
+    /// hapg's own: the leader key as the member read it before its WAL position (null:
+    /// vacant); absent (another agent) reads as `false`, unknown.
+    #[serde(default = "unknown_leader")]
+    leader_seen: serde_json::Value,
+}
+
+fn unknown_leader() -> serde_json::Value {
+    serde_json::Value::Bool(false)
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -232,6 +240,11 @@ fn peer_status(name: &str, st: &PatroniStatus) -> PeerStatus {
         nofailover: crate::dcs::records::tag_true(tags.get("nofailover")) || priority == 0,
         failover_priority: priority,
         sysid: st.database_system_identifier.clone(),
+        leader_seen: match &st.leader_seen {
+            serde_json::Value::Null => LeaderSeen::Vacant,
+            serde_json::Value::String(l) => LeaderSeen::Held(MemberName::new(l)),
+            _ => LeaderSeen::Unknown,
+        },
     }
 }
 
@@ -258,5 +271,26 @@ mod tests {
         let r: PatroniStatus =
             serde_json::from_str(r#"{"state":"stopped","role":"primary"}"#).unwrap();
         assert!(!peer_status("n1", &r).running_primary);
+    }
+
+    #[test]
+    fn reads_which_leader_the_answer_was_taken_under() {
+        let seen = |body: &str| {
+            let r: PatroniStatus = serde_json::from_str(body).unwrap();
+            peer_status("n2", &r).leader_seen
+        };
+        assert_eq!(
+            seen(r#"{"role":"replica"}"#),
+            LeaderSeen::Unknown,
+            "Patroni"
+        );
+        assert_eq!(
+            seen(r#"{"role":"replica","leader_seen":null}"#),
+            LeaderSeen::Vacant
+        );
+        assert_eq!(
+            seen(r#"{"role":"replica","leader_seen":"n1"}"#),
+            LeaderSeen::Held(MemberName::new("n1"))
+        );
     }
 }

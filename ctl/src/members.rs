@@ -2,7 +2,7 @@
 //! (`cluster_as_json` then `output_members`), so that every format shows the same words,
 //! numbers and columns.
 //!
-//! Per member: role `leader`/`standby_leader`/`sync_standby`/`replica`; state the
+//! Per member: role `leader`/`standby_leader`/`sync_standby`/`quorum_standby`/`replica`; state the
 //! replica's `replication_state` when it has one (`streaming`), else the record's `state`;
 //! LSNs as `X/X` and lags in bytes behind the leader's last position (`unknown` when a replica
 //! reports none), shown in MB rounded half to even, as Python's `round`. The reference
@@ -345,6 +345,7 @@ mod tests {
     #[test]
     fn roles_title_cased() {
         assert_eq!(title_case("sync_standby"), "Sync Standby");
+        assert_eq!(title_case("quorum_standby"), "Quorum Standby");
         assert_eq!(title_case("leader"), "Leader");
     }
 }

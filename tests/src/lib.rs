@@ -18,4 +18,5 @@ pub mod pki;
 pub mod procs;
 pub mod proxy;
 pub mod restream;
+pub mod sync;
 pub mod writer;

@@ -1,6 +1,6 @@
 //! The real `patronictl` (Patroni 4.1.5 from PyPI, in a venv cached under target/) pointed at
 //! an hapg cluster with the agent's own YAML as its config: it lists the cluster exactly as
-//! `hactl list` does, switches it over, and pauses and resumes it.
+//! `hactl list` does, switches it over, pauses and resumes it, and lists quorum standbys.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -170,4 +170,36 @@ async fn patronictl_lists_switches_over_and_pauses_an_hapg_cluster() {
     }
     let text = same_output(&c, &["list"]).await;
     assert!(!text.contains("Maintenance mode"), "{text}");
+
+    info!("--- synchronous_mode: quorum: patronictl lists both replicas as Quorum Standby");
+    let out = patronictl(
+        &cfg,
+        &["edit-config", "-s", "synchronous_mode=quorum", "--force"],
+        None,
+    )
+    .await
+    .ok();
+    info!(stdout = %out.stdout.trim(), "patronictl edit-config returned");
+    wait_for(
+        "a quorum key naming both replicas",
+        Duration::from_secs(30),
+        || async {
+            let v: Value = serde_json::from_str(&c.etcd_get("sync").await?).ok()?;
+            (v["quorum"] == 1 && v["sync_standby"].as_str()?.split(',').count() == 2).then_some(())
+        },
+    )
+    .await;
+    let text = same_output(&c, &["list"]).await;
+    let roles: Vec<&str> = text
+        .lines()
+        .filter(|l| l.starts_with("| node"))
+        .map(|l| l.split('|').nth(3).unwrap_or_default().trim())
+        .collect();
+    let mut sorted = roles.clone();
+    sorted.sort_unstable();
+    assert_eq!(
+        sorted,
+        ["Leader", "Quorum Standby", "Quorum Standby"],
+        "{text}"
+    );
 }

@@ -6,7 +6,7 @@
 //! - `hactl edit-config -s synchronous_mode=true` on a running asynchronous cluster sets
 //!   `synchronous_standby_names` and writes the key; `false` undoes both;
 //! - the sync standby killed: without strict, commits go on; with strict (and no other
-//!   standby), commits wait and complete once it is back.
+//!   standby), commits wait and complete once it is back; the same in quorum mode.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::time::{Duration, Instant};
@@ -15,6 +15,7 @@ use ha_tests::agent::{ClusterSettings, http};
 use ha_tests::cluster::{Opts, TestCluster};
 use ha_tests::ctl::hactl;
 use ha_tests::procs::{init_tracing, wait_for};
+use ha_tests::sync::{missing_on, standby_names, switchover, sync_key};
 use ha_tests::writer::{Ack, Writer};
 use serde_json::Value;
 use tracing::info;
@@ -24,20 +25,6 @@ fn sync_settings(strict: bool) -> ClusterSettings {
         extra_dcs: format!("    synchronous_mode: true\n    synchronous_mode_strict: {strict}\n"),
         ..ClusterSettings::default()
     }
-}
-
-/// The `sync` key: (leader, standbys).
-async fn sync_key(c: &TestCluster) -> Option<(String, Vec<String>)> {
-    let v: Value = serde_json::from_str(&c.etcd_get("sync").await?).ok()?;
-    let leader = v["leader"].as_str()?.to_string();
-    let standbys = v["sync_standby"]
-        .as_str()
-        .unwrap_or_default()
-        .split(',')
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
-    Some((leader, standbys))
 }
 
 /// Waits until the key names `leader` and one standby; returns that standby.
@@ -51,41 +38,6 @@ async fn wait_sync_standby(c: &TestCluster, leader: &str, timeout: Duration) -> 
         },
     )
     .await
-}
-
-async fn standby_names(c: &TestCluster, node: &str) -> Option<String> {
-    let cl = c.node(node).client().await.ok()?;
-    let row = cl
-        .query_one("show synchronous_standby_names", &[])
-        .await
-        .ok()?;
-    Some(row.get(0))
-}
-
-/// Acknowledged ids missing on `node`.
-async fn missing_on(c: &TestCluster, node: &str, acks: &[Ack]) -> Vec<i64> {
-    let cl = c.node(node).client().await.unwrap();
-    let present: Vec<i64> = cl
-        .query("select id from w order by id", &[])
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    acks.iter()
-        .map(|a| a.id)
-        .filter(|id| present.binary_search(id).is_err())
-        .collect()
-}
-
-async fn switchover(c: &TestCluster, leader: &str, candidate: &str) -> (u16, String) {
-    let r = http()
-        .post(format!("{}/switchover", c.node(leader).api_base()))
-        .json(&serde_json::json!({"leader": leader, "candidate": candidate}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -200,7 +152,7 @@ async fn edit_config_switches_synchronous_mode_on_and_off() {
         .unwrap();
     assert_eq!(row.get::<_, String>(0), "sync");
 
-    info!("--- visible: /sync, /async, /patroni, /cluster, hactl list, metrics");
+    info!("--- visible: /sync, /async, /read-only-sync, /patroni, /cluster, hactl list, metrics");
     let other = c.others(&[&leader, &sync]).pop().unwrap();
     wait_for(
         "/sync and /async answer per the key",
@@ -211,7 +163,14 @@ async fn edit_config_switches_synchronous_mode_on_and_off() {
             let so = c.node(&other).api_get("/synchronous").await?.0;
             let ao = c.node(&other).api_get("/asynchronous").await?.0;
             let sl = c.node(&leader).api_get("/sync").await?.0;
-            ((s, a, so, ao, sl) == (200, 503, 503, 200, 503)).then_some(())
+            let ro = (
+                c.node(&sync).api_get("/read-only-sync").await?.0,
+                c.node(&other).api_get("/read-only-sync").await?.0,
+                c.node(&leader).api_get("/read-only-synchronous").await?.0,
+                c.node(&sync).api_get("/quorum").await?.0,
+            );
+            ((s, a, so, ao, sl) == (200, 503, 503, 200, 503) && ro == (200, 503, 200, 503))
+                .then_some(())
         },
     )
     .await;
@@ -260,10 +219,6 @@ async fn edit_config_switches_synchronous_mode_on_and_off() {
     );
     assert_eq!(c.etcd_get("config").await.unwrap(), before);
     for (patch, key) in [
-        (
-            serde_json::json!({"synchronous_mode": "quorum"}),
-            "synchronous_mode",
-        ),
         (
             serde_json::json!({"synchronous_mode": "maybe"}),
             "synchronous_mode",
@@ -315,11 +270,25 @@ async fn edit_config_switches_synchronous_mode_on_and_off() {
 }
 
 /// The leader's `/patroni`, `/cluster` health and `hactl list` say the cluster runs short of
-/// synchronous standbys, and how.
-async fn shortfall_shown(c: &TestCluster, leader: &str, how: &str) {
-    let want = format!("synchronous mode: 0 of 1 synchronous standby(s); {how}");
-    let (_, p) = c.node(leader).api_get("/patroni").await.unwrap();
-    assert_eq!(p["synchronous_shortfall"], want.as_str(), "{p}");
+/// synchronous standbys, and how (in quorum mode once the killed voter's member record has
+/// expired: until then it still says it streams).
+async fn shortfall_shown(c: &TestCluster, leader: &str, how: &str, quorum: bool) {
+    let (want, footer) = if quorum {
+        (
+            format!("quorum mode: 0 of 1 quorum standby(s) confirm each commit; {how}"),
+            "Quorum mode: 0 of 1",
+        )
+    } else {
+        (
+            format!("synchronous mode: 0 of 1 synchronous standby(s); {how}"),
+            "Synchronous mode: 0 of 1",
+        )
+    };
+    wait_for("the shortfall shown", Duration::from_secs(20), || async {
+        let (_, p) = c.node(leader).api_get("/patroni").await?;
+        (p["synchronous_shortfall"] == want.as_str()).then_some(())
+    })
+    .await;
     let (_, cl) = c.node(leader).api_get("/cluster").await.unwrap();
     assert_eq!(cl["health"]["status"], "degraded", "{cl}");
     assert!(
@@ -327,15 +296,23 @@ async fn shortfall_shown(c: &TestCluster, leader: &str, how: &str) {
         "{cl}"
     );
     let out = hactl(&c.node(leader).config_path(), &["list"]).await.ok();
-    assert!(out.stdout.contains("Synchronous mode: 0 of 1"), "{out}");
+    assert!(out.stdout.contains(footer), "{out}");
 }
 
-/// Two members, a client writing straight to the leader; the sync standby is killed.
-async fn standby_killed(test: &str, strict: bool) {
+/// Two members, a client writing straight to the leader; the sync standby is killed
+/// (synchronous mode on, or quorum: there the key keeps naming the voter under strict mode,
+/// and PostgreSQL keeps waiting for it).
+async fn standby_killed(test: &str, strict: bool, quorum: bool) {
     init_tracing();
+    let mut settings = sync_settings(strict);
+    if quorum {
+        settings.extra_dcs = settings
+            .extra_dcs
+            .replace("synchronous_mode: true", "synchronous_mode: quorum");
+    }
     let opts = Opts {
         nodes: 2,
-        settings: sync_settings(strict),
+        settings,
         ..Opts::default()
     };
     let mut c = TestCluster::start(test, opts).await;
@@ -360,16 +337,29 @@ async fn standby_killed(test: &str, strict: bool) {
             "strict: no commit may be acknowledged without a synchronous standby ({} were)",
             late.len()
         );
-        assert_eq!(
-            sync_key(&c).await.unwrap(),
-            (leader.clone(), vec![]),
-            "strict: the key names no standby"
-        );
-        assert_eq!(standby_names(&c, &leader).await.unwrap(), "*");
+        if quorum {
+            assert_eq!(
+                sync_key(&c).await.unwrap(),
+                (leader.clone(), vec![sync.clone()]),
+                "strict quorum: the key keeps the voter"
+            );
+            assert_eq!(
+                standby_names(&c, &leader).await.unwrap(),
+                format!("ANY 1 (\"{sync}\")")
+            );
+        } else {
+            assert_eq!(
+                sync_key(&c).await.unwrap(),
+                (leader.clone(), vec![]),
+                "strict: the key names no standby"
+            );
+            assert_eq!(standby_names(&c, &leader).await.unwrap(), "*");
+        }
         shortfall_shown(
             &c,
             &leader,
             "commits wait until a standby confirms them (strict)",
+            quorum,
         )
         .await;
         info!("--- the standby comes back: commits complete");
@@ -399,7 +389,7 @@ async fn standby_killed(test: &str, strict: bool) {
             "the key names no standby after the fallback"
         );
         assert_eq!(standby_names(&c, &leader).await.unwrap(), "");
-        shortfall_shown(&c, &leader, "replication fell back to asynchronous").await;
+        shortfall_shown(&c, &leader, "replication fell back to asynchronous", quorum).await;
     }
     let (acks, _) = w.stop().await;
     let missing = missing_on(&c, &leader, &acks).await;
@@ -408,10 +398,20 @@ async fn standby_killed(test: &str, strict: bool) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_standby_killed_without_strict_commits_continue() {
-    standby_killed("sync_standby_killed", false).await;
+    standby_killed("sync_standby_killed", false, false).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sync_standby_killed_with_strict_commits_wait_until_it_is_back() {
-    standby_killed("sync_standby_killed_strict", true).await;
+    standby_killed("sync_standby_killed_strict", true, false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_standby_killed_without_strict_commits_continue() {
+    standby_killed("quorum_standby_killed", false, true).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn quorum_standby_killed_with_strict_commits_wait_until_it_is_back() {
+    standby_killed("quorum_standby_killed_strict", true, true).await;
 }

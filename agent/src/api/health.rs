@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use axum::http::StatusCode;
 use tokio::time::Instant;
 
+use super::sync::{SyncRole, snapshot_sync_role as sync_role};
 use crate::dcs::records::tag_true;
 use crate::ha::{PgRole, PgState};
 use crate::runtime::NodeSnapshot;
@@ -28,6 +29,12 @@ pub enum Health {
     ReadOnly,
     /// `/sync`, `/synchronous`.
     Sync,
+    /// `/read-only-sync`, `/read-only-synchronous`.
+    ReadOnlySync,
+    /// `/quorum`.
+    Quorum,
+    /// `/read-only-quorum`.
+    ReadOnlyQuorum,
     /// `/async`, `/asynchronous`.
     Async,
     /// `/health`.
@@ -48,6 +55,9 @@ impl Health {
             "/replica" => Health::Replica,
             "/read-only" => Health::ReadOnly,
             "/sync" | "/synchronous" => Health::Sync,
+            "/read-only-sync" | "/read-only-synchronous" => Health::ReadOnlySync,
+            "/quorum" => Health::Quorum,
+            "/read-only-quorum" => Health::ReadOnlyQuorum,
             "/async" | "/asynchronous" => Health::Async,
             "/health" => Health::Health,
             "/liveness" => Health::Liveness,
@@ -57,7 +67,7 @@ impl Health {
     }
 
     /// Every path served, for the router.
-    pub const PATHS: [&'static str; 16] = [
+    pub const PATHS: [&'static str; 20] = [
         "/",
         "/primary",
         "/read-write",
@@ -69,6 +79,10 @@ impl Health {
         "/read-only",
         "/sync",
         "/synchronous",
+        "/read-only-sync",
+        "/read-only-synchronous",
+        "/quorum",
+        "/read-only-quorum",
         "/async",
         "/asynchronous",
         "/health",
@@ -140,9 +154,20 @@ pub fn health(endpoint: Health, q: &Query, snap: &NodeSnapshot, now: Instant) ->
         }
         Health::StandbyLeader => false,
         Health::Replica => replica_ok(q, snap, now) && !snap.noloadbalance,
-        // Patroni: a replica the `sync` key names (resp. does not name).
-        Health::Sync => replica_ok(q, snap, now) && super::sync::snapshot_is_sync_standby(snap),
-        Health::Async => replica_ok(q, snap, now) && !super::sync::snapshot_is_sync_standby(snap),
+        // Patroni: a replica the `sync` key names with synchronous mode on (`/sync`), in
+        // quorum mode (`/quorum`), or neither (`/async`); the `read-only-` forms also accept
+        // the writable leader.
+        Health::Sync => replica_ok(q, snap, now) && sync_role(snap) == Some(SyncRole::Sync),
+        Health::Quorum => replica_ok(q, snap, now) && sync_role(snap) == Some(SyncRole::Quorum),
+        Health::Async => replica_ok(q, snap, now) && sync_role(snap).is_none(),
+        Health::ReadOnlySync => {
+            snap.is_writable_leader(now)
+                || (replica_ok(q, snap, now) && sync_role(snap) == Some(SyncRole::Sync))
+        }
+        Health::ReadOnlyQuorum => {
+            snap.is_writable_leader(now)
+                || (replica_ok(q, snap, now) && sync_role(snap) == Some(SyncRole::Quorum))
+        }
         Health::ReadOnly => {
             (replica_ok(q, snap, now) && !snap.noloadbalance) || snap.is_writable_leader(now)
         }

@@ -98,7 +98,7 @@ pub fn render(snap: &NodeSnapshot, now_secs: f64) -> String {
         "patroni_quorum_standby",
         "Value is 1 if this node is a quorum standby replica, 0 otherwise.",
         "gauge",
-        "0".into(),
+        b(running && super::sync::snapshot_is_quorum_standby(snap)),
     );
     let (loc, recv, replay) = match &snap.pg.state {
         PgState::Running(r) if r.role == PgRole::Primary => (r.lsn.0, 0, 0),

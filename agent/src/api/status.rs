@@ -80,8 +80,9 @@ pub fn patroni(snap: &NodeSnapshot) -> Value {
     if snap.ha.pause {
         o.insert("pause".into(), true.into());
     }
-    if super::sync::snapshot_is_sync_standby(snap) {
-        o.insert("sync_standby".into(), true.into());
+    // Patroni: `sync_standby` (synchronous mode on) or `quorum_standby` (quorum mode).
+    if let Some(role) = super::sync::snapshot_sync_role(snap) {
+        o.insert(role.as_str().into(), true.into());
     }
     // hapg's own: the leader says when it runs short of synchronous standbys.
     if snap.holds_leader_key
@@ -97,6 +98,17 @@ pub fn patroni(snap: &NodeSnapshot) -> Value {
     }
     if let Some(conflict) = snap.cluster.as_ref().and_then(|c| c.system_id_conflict()) {
         o.insert("system_id_conflict".into(), conflict.into());
+    }
+    // hapg's own: the leader key as this member read it in the cycle that took the WAL
+    // position above (null: vacant). In quorum mode a position counts as a vote only when
+    // read after the old leader lost the key (`ha::quorum_vote`).
+    if !snap.dcs_unreachable
+        && let Some(c) = &snap.cluster
+    {
+        o.insert(
+            "leader_seen".into(),
+            c.leader_name().map_or(Value::Null, Value::from),
+        );
     }
     // hapg's own: what guards this primary against a stalled agent.
     if let Value::Object(g) = &snap.guards {
@@ -150,8 +162,8 @@ pub fn cluster_member(c: &Cluster, name: &str) -> Option<Map<String, Value>> {
         } else {
             "leader"
         }
-    } else if super::sync::is_sync_standby(c, name) {
-        "sync_standby"
+    } else if let Some(role) = super::sync::sync_role(c, name) {
+        role.as_str()
     } else {
         "replica"
     };

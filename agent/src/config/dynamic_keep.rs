@@ -75,7 +75,7 @@ fn keep(dc: &mut DynamicConfig, base: &DynamicConfig, key: &str) -> Option<Strin
         }
         "synchronous_mode" => {
             dc.synchronous_mode = base.synchronous_mode;
-            Some(format!("{:?}", base.synchronous_mode).to_lowercase())
+            Some(base.synchronous_mode.as_str().to_string())
         }
         "synchronous_mode_strict" => {
             dc.synchronous_mode_strict = base.synchronous_mode_strict;

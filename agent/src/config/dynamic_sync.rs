@@ -1,10 +1,10 @@
 //! The synchronous replication settings of the dynamic configuration: `synchronous_mode`,
 //! `synchronous_mode_strict`, `synchronous_node_count`, `maximum_lag_on_syncnode`.
 //!
-//! `synchronous_mode: quorum` is not implemented. Strictly (`PATCH /config`, `hactl
-//! edit-config`, `bootstrap.dcs`) it is refused by name. Found in etcd (written by hand or by
-//! another tool) it is read as `synchronous_mode: on` with a warning: the safe reading, since
-//! `FIRST n` with failover only to a named standby never loses a commit quorum mode would keep.
+//! `synchronous_mode` is a boolean (Patroni's spellings: `true`, `on`, `yes`, ...) or
+//! `quorum` (any case). Anything else is refused by name when validated strictly (`PATCH
+//! /config`, `hactl edit-config`, `bootstrap.dcs`) and read as `false` with a warning when
+//! found in etcd.
 
 use serde_json::{Map, Value};
 
@@ -12,10 +12,6 @@ use super::DynamicConfig;
 use super::dynamic::{Issue, Reader};
 use super::raw::{bool_of, int_of, kind_of};
 use crate::ha::SyncMode;
-
-/// Why `synchronous_mode: quorum` is refused.
-pub(super) const QUORUM_REFUSED: &str =
-    "quorum is not supported by hapg yet; use true (FIRST n synchronous standbys) or false";
 
 impl Reader {
     pub(super) fn synchronous(
@@ -26,14 +22,7 @@ impl Reader {
         match obj.get("synchronous_mode") {
             None | Some(Value::Null) => {}
             Some(Value::String(s)) if s.eq_ignore_ascii_case("quorum") => {
-                if self.strict {
-                    return Err(Issue::new("synchronous_mode", QUORUM_REFUSED));
-                }
-                self.note(
-                    "synchronous_mode",
-                    "quorum is not supported; running synchronous_mode: true (FIRST n) instead",
-                );
-                dc.synchronous_mode = SyncMode::On;
+                dc.synchronous_mode = SyncMode::Quorum;
             }
             Some(v) => match bool_of(v) {
                 Some(true) => dc.synchronous_mode = SyncMode::On,

@@ -422,7 +422,7 @@ pub struct DynamicConfig {
     pub pause: bool,
     /// `failsafe_mode` (default false).
     pub failsafe_mode: bool,
-    /// `synchronous_mode` (default off; `quorum` is refused when validated strictly).
+    /// `synchronous_mode` (default off).
     pub synchronous_mode: crate::ha::SyncMode,
     /// `synchronous_mode_strict` (default false).
     pub synchronous_mode_strict: bool,

@@ -334,6 +334,11 @@ impl Cluster {
                     .into_iter()
                     .map(MemberName::new)
                     .collect(),
+                // Patroni reads `quorum` only when a leader is named.
+                quorum: match s.value.leader.as_deref() {
+                    Some(l) if !l.is_empty() => s.value.quorum.unwrap_or(0) as usize,
+                    _ => 0,
+                },
                 revision: Revision(s.revision),
             }),
         }

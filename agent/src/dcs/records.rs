@@ -251,12 +251,13 @@ pub struct SyncRecord {
     /// Leader that set it.
     #[serde(default)]
     pub leader: Option<String>,
-    /// Comma-separated synchronous standbys.
-    #[serde(default)]
-    pub sync_standby: Option<String>,
-    /// Quorum size.
+    /// Quorum mode: how many voters besides itself a member must see to take over (Patroni
+    /// writes 0 with synchronous mode on; field order as Patroni writes it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub quorum: Option<u32>,
+    /// Comma-separated synchronous standbys (quorum mode: the voters), sorted.
+    #[serde(default)]
+    pub sync_standby: Option<String>,
 }
 
 impl SyncRecord {

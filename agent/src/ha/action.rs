@@ -191,13 +191,17 @@ pub enum Action {
     /// nothing when it already is). Safety (`ha::sync`): a standby is added here before the
     /// `sync` key names it, and removed here only after a `WriteSyncKey` without it applied.
     SetSyncStandbyNames(SyncStandbyNames),
-    /// Write the `sync` key `{"leader": <us>, "sync_standby": "a,b"}`, creating it when
-    /// `revision` is `None`, else if its mod_revision is still `revision`. CAS: `Lost` aborts
-    /// the batch. Safety: names only standbys PostgreSQL already reports synchronous (or that
-    /// were named before and still are listed).
+    /// Write the `sync` key `{"leader": <us>, "quorum": q, "sync_standby": "a,b"}`, creating
+    /// it when `revision` is `None`, else if its mod_revision is still `revision`. CAS: `Lost`
+    /// aborts the batch. Safety (on): names only standbys PostgreSQL already reports
+    /// synchronous under the setting in force (or that were named before and still are
+    /// listed). Safety (quorum, `ha::quorum`): with the setting in force, any `q + 1` of the
+    /// voters and the leader include a member holding every acknowledged commit.
     WriteSyncKey {
-        /// The synchronous standbys to name.
+        /// The synchronous standbys (quorum mode: the voters) to name.
         standbys: Vec<MemberName>,
+        /// `quorum` (0 with synchronous mode on).
+        quorum: usize,
         /// mod_revision the decision saw; `None`: create only.
         revision: Option<Revision>,
     },
@@ -261,6 +265,14 @@ pub enum Ineligible {
     /// Synchronous mode: the `sync` key names neither this member nor it as the leader, so
     /// it may miss commits the leader acknowledged.
     NotSynchronous,
+    /// Quorum mode: fewer of the `sync` key's voters (and leader) answered at or behind this
+    /// member's position than `quorum + 1`, so it may miss commits the leader acknowledged.
+    QuorumNotReached {
+        /// Voters seen at or behind us (us included when we are one).
+        votes: usize,
+        /// `quorum + 1`.
+        needed: usize,
+    },
 }
 
 impl fmt::Display for Ineligible {
@@ -286,6 +298,10 @@ impl fmt::Display for Ineligible {
             Ineligible::NotInFailsafeTopology => {
                 write!(f, "failsafe mode: this member is not in the failsafe key")
             }
+            Ineligible::QuorumNotReached { votes, needed } => write!(
+                f,
+                "quorum mode: {votes} of the {needed} votes needed (it may miss acknowledged commits)"
+            ),
             Ineligible::NotSynchronous => write!(
                 f,
                 "synchronous mode: not a synchronous standby (it may miss acknowledged commits)"

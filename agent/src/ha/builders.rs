@@ -115,6 +115,7 @@ pub(super) fn node(me: &str) -> Node {
             failsafe_leader: None,
             streaming_replicas: Vec::new(),
             sync_replicas: Vec::new(),
+            sync_names: None,
         },
         // Most tables are about other rules: the fence is switched on by the cases about it
         // (`tests/fencing.rs`), so that their action lists stay about their own rule.
@@ -148,6 +149,7 @@ pub(super) fn peer(n: &str, lsn: u64) -> PeerStatus {
         nofailover: false,
         failover_priority: 1,
         sysid: Some(SYSID.into()),
+        leader_seen: LeaderSeen::Vacant,
     }
 }
 

@@ -12,7 +12,10 @@
 //!    PostgreSQL to retry streaming each time: `replica::retry_streaming_due`); otherwise
 //!    within a second for the first 15 s, so its record, the leader's slot and the health
 //!    checks follow quickly; bounded in time so a replica whose leader is gone does not spin.
-//! 5. Otherwise `loop_wait`.
+//! 5. **Synchronous replication wants a second look** (the setting changed this cycle and
+//!    quorum mode's next key write waits for PostgreSQL to confirm it, or a leader race found
+//!    too few quorum votes and fresher answers may follow): within a second.
+//! 6. Otherwise `loop_wait`.
 //!
 //! Whatever the above says, **a member that may be writing wakes at its demotion point** at the
 //! latest (`timing::demote_at` of its authority): the demotion is never left to the next
@@ -38,6 +41,8 @@ pub struct CadenceInput {
     pub not_streaming_since: Option<Millis>,
     /// Since when PostgreSQL has been configured to stream from its current upstream.
     pub following_since: Option<Millis>,
+    /// Synchronous replication asked for a look within a second.
+    pub sync_recheck: bool,
     /// This member may be writing (it runs a primary, or might) and must demote at this
     /// point unless its authority is renewed.
     pub demote_at: Option<Millis>,
@@ -57,9 +62,9 @@ pub fn next_wait(i: &CadenceInput, cfg: &HaConfig) -> Millis {
             .is_some_and(|f| i.now.since(f) < super::replica::STREAM_RETRY_WINDOW)
     {
         cfg.loop_wait.min(super::replica::STREAM_RETRY_AFTER)
-    } else if i
-        .not_streaming_since
-        .is_some_and(|since| i.now.since(since) < NOT_STREAMING_WATCH)
+    } else if i.sync_recheck
+        || i.not_streaming_since
+            .is_some_and(|since| i.now.since(since) < NOT_STREAMING_WATCH)
     {
         cfg.loop_wait.min(Millis::secs(1))
     } else {
@@ -163,6 +168,15 @@ mod tests {
             ..i
         };
         assert_eq!(next_wait(&streaming, &cfg()), Millis::secs(10));
+    }
+
+    #[test]
+    fn synchronous_replication_can_ask_for_a_look_within_a_second() {
+        let i = CadenceInput {
+            sync_recheck: true,
+            ..at(0)
+        };
+        assert_eq!(next_wait(&i, &cfg()), Millis::secs(1));
     }
 
     #[test]

@@ -12,9 +12,12 @@
 //! campaign's switchover storm: PostgreSQL then PANICs on the mixed WAL).
 //!
 //! With `synchronous_mode` on, a candidate must also be named in the `sync` key
-//! (`sync::may_take_over`), or it may miss commits the leader acknowledged.
+//! (`sync::may_take_over`), or it may miss commits the leader acknowledged. In quorum mode it
+//! must be one of the key's voters, and a request without a candidate needs `quorum + 1`
+//! healthy voters besides the leader (Patroni's `is_failover_possible`); the one that takes
+//! over still needs its votes (`quorum_vote`).
 
-use super::{ClusterView, HaConfig, MemberName, MemberView, Millis, PgRole};
+use super::{ClusterView, HaConfig, MemberName, MemberView, Millis, PgRole, SyncMode};
 
 /// Why `m` cannot take over from the leader now, if it cannot. `leader` is the leader's
 /// member record when one leads; `streaming` the leader's WAL senders when it is asked itself.
@@ -103,20 +106,41 @@ pub fn request_problem(
                 ));
             }
             let why: Vec<String> = others.iter().filter_map(|n| problem(n)).collect();
-            (why.len() == others.len()).then(|| {
-                format!(
+            if why.len() == others.len() {
+                return Some(format!(
                     "{action} is not possible: no good candidates have been found ({})",
                     why.join("; ")
-                )
-            })
+                ));
+            }
+            quorum_problem(view, cfg, others.len() - why.len())
+                .map(|why| format!("{action} is not possible: {why}"))
         }
     }
 }
 
 /// Why `name` may not take over under the synchronous-mode rule (`sync::may_take_over`).
 pub fn sync_problem(view: &ClusterView, cfg: &HaConfig, name: &MemberName) -> Option<String> {
-    (!super::sync::may_take_over(view, cfg, name))
-        .then(|| "is not a synchronous standby (synchronous_mode is on)".to_string())
+    if super::sync::may_take_over(view, cfg, name) {
+        return None;
+    }
+    Some(match cfg.synchronous_mode {
+        SyncMode::Quorum => "is not a quorum standby (synchronous_mode is quorum)".to_string(),
+        _ => "is not a synchronous standby (synchronous_mode is on)".to_string(),
+    })
+}
+
+/// Quorum mode, a request without a candidate: why `healthy` good candidates (voters, as
+/// `sync_problem` lets only voters through) cannot reach the key's quorum.
+pub fn quorum_problem(view: &ClusterView, cfg: &HaConfig, healthy: usize) -> Option<String> {
+    let key = view.sync.as_ref().filter(|k| k.leader.is_some())?;
+    let quorum_mode = cfg.synchronous_mode == SyncMode::Quorum
+        || (cfg.synchronous_mode == SyncMode::On && key.quorum > 0);
+    (quorum_mode && healthy < key.quorum.saturating_add(1)).then(|| {
+        format!(
+            "quorum requirement {} can not be reached ({healthy} healthy quorum standby(s))",
+            key.quorum
+        )
+    })
 }
 
 /// How long a switchover or failover may take before whoever waits for it (the REST API,

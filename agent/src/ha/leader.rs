@@ -47,7 +47,7 @@ pub(super) fn decide(
     }
     match &obs.pg {
         PgState::Running(r) if r.role == PgRole::Primary => running_primary(obs, view, cfg, r),
-        PgState::Running(_) => {
+        PgState::Running(r) => {
             // Failsafe mode: we promised another leader, cut off from etcd, not to take over;
             // a key under our name (from before) is handed back rather than used.
             if cfg.failsafe_mode
@@ -60,7 +60,7 @@ pub(super) fn decide(
             }
             // Synchronous mode: a replica the `sync` key does not name may miss acknowledged
             // commits; it hands the key back rather than promote.
-            if let Err(why) = super::sync::eligible(view, cfg, &obs.me) {
+            if let Err(why) = super::sync::eligible(obs, view, cfg, r.lsn) {
                 return Decision::new([Action::ReleaseLease], Reason::CannotLead(why));
             }
             // Our key, a replica under it (agent restarted after a crash, or a promotion that
@@ -219,11 +219,21 @@ fn switchover(
                 None => true,
             },
         },
-        None => view.members.iter().any(|m| {
-            m.name != obs.me
-                && problem(m).is_none()
-                && candidate::sync_problem(view, cfg, &m.name).is_none()
-        }),
+        None => {
+            let healthy = view
+                .members
+                .iter()
+                .filter(|m| {
+                    m.name != obs.me
+                        && problem(m).is_none()
+                        && candidate::sync_problem(view, cfg, &m.name).is_none()
+                })
+                .count();
+            if let Some(why) = candidate::quorum_problem(view, cfg, healthy) {
+                return Some(clear(why));
+            }
+            healthy > 0
+        }
     };
     if !ok {
         return Some(clear("no healthy replica to switch over to".into()));

@@ -27,11 +27,15 @@ pub mod keys;
 mod leader;
 pub mod model;
 mod no_leader;
+pub mod quorum;
+mod quorum_leader;
+pub mod quorum_vote;
 mod replica;
 pub mod serving;
 pub mod shutdown;
 pub mod slots;
 pub mod sync;
+pub mod sync_names;
 pub mod timing;
 mod untrusted;
 
@@ -39,6 +43,8 @@ mod untrusted;
 mod builders;
 #[cfg(test)]
 mod proptests;
+#[cfg(test)]
+mod proptests_quorum;
 #[cfg(test)]
 mod proptests_sync;
 #[cfg(test)]

@@ -129,9 +129,15 @@ pub struct Observation {
     /// Running primary: the members its WAL senders stream to now (`pg_stat_replication`,
     /// state `streaming`). A switchover goes only to one of them.
     pub streaming_replicas: Vec<MemberName>,
-    /// Running primary: the members `pg_stat_replication` reports as synchronous now
-    /// (`sync_state` `sync` or `quorum`, state `streaming`).
+    /// Running primary: the members confirmed synchronous under the `synchronous_standby_names`
+    /// in force (`sync_names`): since that value took effect, `pg_stat_replication` reported
+    /// them `sync` or `quorum`, streaming, with a flush position at or past the primary's WAL
+    /// position when the shell first saw the value (so they hold every commit acknowledged
+    /// before it). They may have disconnected since.
     pub sync_replicas: Vec<MemberName>,
+    /// Running primary: `synchronous_standby_names` as PostgreSQL reports it (`None`: not
+    /// known, or not a value this agent writes).
+    pub sync_names: Option<super::sync::SyncStandbyNames>,
 }
 
 /// The fence process, as the shell found it this cycle.
@@ -307,6 +313,21 @@ pub struct PeerStatus {
     pub failover_priority: i64,
     /// Its data directory's system identifier (`database_system_identifier`).
     pub sysid: Option<String>,
+    /// The `leader` key as it last read it, before taking the WAL position it answered
+    /// (hapg's own `/patroni` field `leader_seen`). A position read after the old leader lost
+    /// the key is final: only such an answer is a quorum vote (`quorum_vote`).
+    pub leader_seen: LeaderSeen,
+}
+
+/// What a peer's answer says about the `leader` key when it took its WAL position.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LeaderSeen {
+    /// Not said (another agent, or it could not read etcd).
+    Unknown,
+    /// Vacant.
+    Vacant,
+    /// Held by this member.
+    Held(MemberName),
 }
 
 /// PostgreSQL's role.

@@ -7,7 +7,8 @@
 //! any other eligible member that answered (WAL position, then `failover_priority`), and no
 //! member reports itself a running primary. Equally good members all try; etcd's
 //! compare-and-create lets exactly one win, and `Promote` follows only a won `AcquireLease`.
-//! With `synchronous_mode` on, only a member the `sync` key names may race (`sync`).
+//! With `synchronous_mode` on, only a member the `sync` key names may race (`sync`); in
+//! quorum mode, a member that has the votes of enough voters (`quorum_vote`).
 
 use super::action::lag;
 use super::fencing::{guards_missing, proven};
@@ -196,6 +197,22 @@ fn candidate_can_take_over(
     let in_grace = obs
         .leader_vacant_since
         .is_some_and(|t| obs.now.since(t) < cfg.loop_wait);
+    // Quorum rule: a candidate that, as far as we see, lacks the votes cannot take over (it
+    // may be behind a voter), so it does not hold us back; not within the first loop, while
+    // its answer may predate WAL we have since received (a switchover candidate would then
+    // look behind us and lose the race it was named for).
+    if !in_grace && let Some(key) = super::quorum_vote::rule_key(view, cfg) {
+        let mut answers = super::quorum_vote::answers(obs, key);
+        if let PgState::Running(me) = &obs.pg {
+            answers.push((obs.me.clone(), Some(me.lsn)));
+        }
+        let has = p
+            .lsn
+            .is_some_and(|l| super::quorum_vote::has_quorum(key, candidate, l, &answers));
+        if !has {
+            return false;
+        }
+    }
     match (switchover, view.optime, p.lsn) {
         (true, Some(end), Some(lsn)) => {
             lsn > end || (in_grace && lag(end, lsn) <= cfg.maximum_lag_on_failover)
@@ -220,7 +237,7 @@ pub(super) fn eligibility(
     }
     // Synchronous mode: only a member the `sync` key names (or its leader) may have every
     // acknowledged commit; nobody else takes over, not even a failover candidate.
-    super::sync::eligible(view, cfg, &obs.me)?;
+    super::sync::eligible(obs, view, cfg, me.lsn)?;
     // A system-ID conflict lets the running primary keep (re)taking the lease, and nobody
     // else become one.
     if me.role != PgRole::Primary && keys::system_id_conflict(obs, view).is_some() {

@@ -8,7 +8,7 @@ use super::*;
 const MEMBERS: [&str; 3] = ["pg1", "pg2", "pg3"];
 const WALL: u64 = 1_800_000_000_000;
 
-fn arb_name() -> impl Strategy<Value = MemberName> {
+pub(super) fn arb_name() -> impl Strategy<Value = MemberName> {
     prop::sample::select(&MEMBERS[..]).prop_map(name)
 }
 
@@ -99,6 +99,7 @@ fn arb_view() -> impl Strategy<Value = ClusterView> {
         prop::option::of((
             prop::option::of(arb_name()),
             prop::collection::vec(arb_name(), 0..3),
+            prop_oneof![Just(0usize), Just(0usize), Just(1usize), Just(2usize)],
         )),
     )
         .prop_map(
@@ -135,9 +136,10 @@ fn arb_view() -> impl Strategy<Value = ClusterView> {
                 has_config,
                 failsafe,
                 config_garbage,
-                sync: sync.map(|(leader, standbys)| SyncKey {
+                sync: sync.map(|(leader, standbys, quorum)| SyncKey {
                     leader,
                     standbys,
+                    quorum,
                     revision: Revision(9),
                 }),
             },
@@ -188,6 +190,7 @@ prop_compose! {
         failsafe_leader in prop::option::of(arb_name()),
         request in prop::option::of(prop_oneof![Just(LocalRequest::Restart), Just(LocalRequest::Reinitialize)]),
         sync_replicas in prop::collection::vec(arb_name(), 0..3),
+        sync_names in prop::option::of(super::proptests_quorum::arb_sync_names()),
     ) -> Observation {
         let now = Millis(1_000_000);
         Observation {
@@ -214,6 +217,7 @@ prop_compose! {
             failsafe_leader,
             streaming_replicas: vec![name("pg2"), name("pg3")],
             sync_replicas,
+            sync_names,
         }
     }
 }
@@ -229,7 +233,7 @@ prop_compose! {
         watchdog in prop_oneof![Just(WatchdogMode::Off), Just(WatchdogMode::Automatic), Just(WatchdogMode::Required)],
         failsafe_mode in any::<bool>(),
         ttl in prop_oneof![Just(10u64), Just(30u64)],
-        sync in prop_oneof![Just(SyncMode::Off), Just(SyncMode::On), Just(SyncMode::On)],
+        sync in prop_oneof![Just(SyncMode::Off), Just(SyncMode::On), Just(SyncMode::Quorum)],
         strict in any::<bool>(),
         sync_count in 1usize..3,
         sync_lag in prop::option::of(0u64..2000),

@@ -29,8 +29,9 @@ proptest! {
     fn never_promotes_a_member_that_may_miss_an_acknowledged_commit(obs in arb_obs(), cfg in arb_cfg()) {
         let d = decide(&obs, &cfg);
         let DcsView::Reachable(view) = &obs.dcs else { return Ok(()) };
-        let Some(SyncKey { leader: Some(l), standbys, .. }) = &view.sync else { return Ok(()) };
-        if cfg.synchronous_mode == SyncMode::Off {
+        let Some(SyncKey { leader: Some(l), standbys, quorum: 0, .. }) = &view.sync else { return Ok(()) };
+        // Quorum mode (and keys written in it) follow the quorum rule: `proptests_quorum.rs`.
+        if cfg.synchronous_mode != SyncMode::On {
             return Ok(());
         }
         if d.actions.contains(&Action::Promote) {
@@ -43,10 +44,14 @@ proptest! {
     /// already named by us. A standby PostgreSQL stops requiring leaves the key first.
     #[test]
     fn the_sync_key_names_only_standbys_with_every_commit(obs in arb_obs(), cfg in arb_cfg()) {
+        // Quorum mode writes voters, not standbys: `proptests_quorum.rs`.
+        if cfg.synchronous_mode != SyncMode::On {
+            return Ok(());
+        }
         let d = decide(&obs, &cfg);
         let DcsView::Reachable(view) = &obs.dcs else { return Ok(()) };
         let named_by_us: Vec<MemberName> = match &view.sync {
-            Some(k) if k.leader.as_ref() == Some(&obs.me) => k.standbys.clone(),
+            Some(k) if k.leader.as_ref() == Some(&obs.me) && k.quorum == 0 => k.standbys.clone(),
             _ => Vec::new(),
         };
         let set = d.actions.iter().position(|a| matches!(a, Action::SetSyncStandbyNames(_)));

@@ -27,12 +27,16 @@
 //!   `synchronous_standby_names` (also whenever PostgreSQL still reports a synchronous
 //!   standby with the mode off).
 //!
-//! `synchronous_mode: quorum` is refused by the configuration reader (see README); the core
-//! knows only off and on.
-
-use std::fmt;
+//! `synchronous_mode: quorum` (`ANY k (...)`, the `sync` key's `quorum` field, take-over by
+//! votes) lives in `quorum.rs` and `quorum_vote.rs`; this module dispatches to them.
+//!
+//! A `sync` key with `quorum` > 0 (written in quorum mode) names voters, not standbys that
+//! each hold every acknowledged commit: with synchronous mode on, such a key is read as naming
+//! no standby (the leader rewrites it before it names any), and taking over follows the quorum
+//! rule until then.
 
 use super::action::lag;
+pub use super::sync_names::SyncStandbyNames;
 use super::{Action, ClusterView, HaConfig, Ineligible, Lsn, MemberName, Observation, Revision};
 
 /// `synchronous_mode`.
@@ -43,6 +47,20 @@ pub enum SyncMode {
     Off,
     /// `synchronous_mode: true`: `FIRST n (...)`, failover only to a listed standby.
     On,
+    /// `synchronous_mode: quorum`: `ANY k (...)`; a member takes over once it has seen
+    /// enough of the voters the `sync` key names (`quorum_vote`).
+    Quorum,
+}
+
+impl SyncMode {
+    /// Patroni's spelling in the dynamic configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SyncMode::Off => "false",
+            SyncMode::On => "true",
+            SyncMode::Quorum => "quorum",
+        }
+    }
 }
 
 /// The `sync` key as decisions need it.
@@ -50,47 +68,20 @@ pub enum SyncMode {
 pub struct SyncKey {
     /// The leader that wrote it.
     pub leader: Option<MemberName>,
-    /// The synchronous standbys it names (`sync_standby`, comma-separated in etcd).
+    /// The synchronous standbys it names (`sync_standby`, comma-separated in etcd); in
+    /// quorum mode, the voters.
     pub standbys: Vec<MemberName>,
+    /// `quorum`: how many of the voters (and the leader) besides itself a member must see at
+    /// or behind its own position before it takes over (0 with synchronous mode on).
+    pub quorum: usize,
     /// mod_revision, for compare-and-set.
     pub revision: Revision,
 }
 
-/// A value of `synchronous_standby_names`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SyncStandbyNames {
-    /// Empty: asynchronous.
-    Off,
-    /// `'*'`: any standby may confirm; with none connected commits wait (strict mode).
-    Any,
-    /// `FIRST n (names)`: `count` of `names` (in priority order) confirm each commit.
-    First {
-        /// How many must confirm.
-        count: usize,
-        /// The candidates, in priority order.
-        names: Vec<MemberName>,
-    },
-}
-
-impl fmt::Display for SyncStandbyNames {
-    /// PostgreSQL's syntax; names are double-quoted identifiers.
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            SyncStandbyNames::Off => Ok(()),
-            SyncStandbyNames::Any => f.write_str("*"),
-            SyncStandbyNames::First { count, names } => {
-                let quoted: Vec<String> = names
-                    .iter()
-                    .map(|n| format!("\"{}\"", n.as_str().replace('"', "\"\"")))
-                    .collect();
-                write!(f, "FIRST {count} ({})", quoted.join(","))
-            }
-        }
-    }
-}
-
-/// Whether `name` may take over the leadership under the synchronous-mode rule (see the
-/// module documentation).
+/// Whether `name` may be a switchover or failover candidate under the synchronous-mode rule
+/// (see the module documentation): the `sync` key's leader or a member it names (a standby,
+/// or in quorum mode a voter). Actually taking the lease in quorum mode (or under a key
+/// written in quorum mode) also needs the votes of `quorum_vote`.
 pub fn may_take_over(view: &ClusterView, cfg: &HaConfig, name: &MemberName) -> bool {
     if cfg.synchronous_mode == SyncMode::Off {
         return true;
@@ -105,13 +96,18 @@ pub fn may_take_over(view: &ClusterView, cfg: &HaConfig, name: &MemberName) -> b
     }
 }
 
-/// [`may_take_over`] as an eligibility check.
+/// Whether this member (at `my_lsn`) may take the vacant lease or promote under the
+/// synchronous-mode rules: the named rule with synchronous mode on, the quorum rule
+/// (`quorum_vote`) in quorum mode or under a key written in quorum mode.
 pub(super) fn eligible(
+    obs: &Observation,
     view: &ClusterView,
     cfg: &HaConfig,
-    name: &MemberName,
+    my_lsn: Lsn,
 ) -> Result<(), Ineligible> {
-    if may_take_over(view, cfg, name) {
+    if let Some(key) = super::quorum_vote::rule_key(view, cfg) {
+        super::quorum_vote::eligible(obs, key, my_lsn)
+    } else if may_take_over(view, cfg, &obs.me) {
         Ok(())
     } else {
         Err(Ineligible::NotSynchronous)
@@ -151,10 +147,11 @@ pub fn choose(
         .collect()
 }
 
-/// The standbys the `sync` key names for leader `me` (none when it names another leader).
+/// The standbys the `sync` key names for leader `me` (none when it names another leader, or
+/// when it was written in quorum mode: its voters need not hold every acknowledged commit).
 fn current_standbys(view: &ClusterView, me: &MemberName) -> Vec<MemberName> {
     match &view.sync {
-        Some(k) if k.leader.as_ref() == Some(me) => k.standbys.clone(),
+        Some(k) if k.leader.as_ref() == Some(me) && k.quorum == 0 => k.standbys.clone(),
         _ => Vec::new(),
     }
 }
@@ -184,6 +181,9 @@ pub(super) fn leader_actions(
     my_lsn: Lsn,
 ) -> Vec<Action> {
     let revision = view.sync.as_ref().map(|k| k.revision);
+    if cfg.synchronous_mode == SyncMode::Quorum {
+        return super::quorum_leader::leader_actions(obs, view, cfg, my_lsn);
+    }
     if cfg.synchronous_mode == SyncMode::Off {
         // Only when something is left to undo: a key, or standbys PostgreSQL still waits for.
         let mut actions = Vec::new();
@@ -195,10 +195,12 @@ pub(super) fn leader_actions(
         }
         return actions;
     }
+    // A key written in quorum mode counts as not ours: it is rewritten before it names any
+    // standby (its voters need not hold every acknowledged commit).
     let ours = view
         .sync
         .as_ref()
-        .is_some_and(|k| k.leader.as_ref() == Some(&obs.me));
+        .is_some_and(|k| k.leader.as_ref() == Some(&obs.me) && k.quorum == 0);
     let current = current_standbys(view, &obs.me);
     let chosen = choose(obs, view, cfg, my_lsn);
     let mut actions = Vec::new();
@@ -211,16 +213,21 @@ pub(super) fn leader_actions(
         // Removal: the key first, then PostgreSQL; additions wait for the next cycle.
         actions.push(Action::WriteSyncKey {
             standbys: kept,
+            quorum: 0,
             revision,
         });
         actions.push(Action::SetSyncStandbyNames(standby_names(cfg, &chosen)));
         return actions;
     }
-    // Addition: PostgreSQL first, then the key with those PostgreSQL confirms as synchronous.
-    actions.push(Action::SetSyncStandbyNames(standby_names(cfg, &chosen)));
+    // Addition: PostgreSQL first, then the key with those PostgreSQL confirms as synchronous,
+    // under this very setting (a member confirmed under another one, such as `ANY k` from
+    // quorum mode, need not hold every acknowledged commit).
+    let wanted = standby_names(cfg, &chosen);
+    let in_effect = obs.sync_names.as_ref() == Some(&wanted);
+    actions.push(Action::SetSyncStandbyNames(wanted));
     let confirmed: Vec<MemberName> = chosen
         .iter()
-        .filter(|n| current.contains(n) || obs.sync_replicas.contains(n))
+        .filter(|n| current.contains(n) || (in_effect && obs.sync_replicas.contains(n)))
         .cloned()
         .collect();
     let sorted = |v: &[MemberName]| {
@@ -231,14 +238,17 @@ pub(super) fn leader_actions(
     if !ours || sorted(&confirmed) != sorted(&current) {
         actions.push(Action::WriteSyncKey {
             standbys: confirmed,
+            quorum: 0,
             revision,
         });
     }
     actions
 }
 
-/// Before promoting (sync mode on): the key names only us, and PostgreSQL waits for any
-/// standby (strict) or none until the next cycle chooses.
+/// Before promoting (sync mode on or quorum): the key names only us, and PostgreSQL waits
+/// for any standby (strict) or none until the next cycle chooses. In quorum mode this is the
+/// safe reading of Patroni's pre-promote step: we hold every acknowledged commit (we won by
+/// the quorum rule), so a key naming no voter claims nothing we cannot keep.
 pub(super) fn before_promote(view: &ClusterView, cfg: &HaConfig) -> Vec<Action> {
     if cfg.synchronous_mode == SyncMode::Off {
         return Vec::new();
@@ -246,6 +256,7 @@ pub(super) fn before_promote(view: &ClusterView, cfg: &HaConfig) -> Vec<Action> 
     vec![
         Action::WriteSyncKey {
             standbys: Vec::new(),
+            quorum: 0,
             revision: view.sync.as_ref().map(|k| k.revision),
         },
         Action::SetSyncStandbyNames(standby_names(cfg, &[])),

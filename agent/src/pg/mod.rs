@@ -213,6 +213,9 @@ pub struct ReplicationRow {
     pub sync_state: String,
     /// Priority in `synchronous_standby_names`.
     pub sync_priority: i32,
+    /// Its flush position (not shown by the REST API, as in Patroni).
+    #[serde(skip)]
+    pub flush_lsn: Option<u64>,
 }
 
 /// What the REST API shows beyond the core's `PgState`.
@@ -239,6 +242,8 @@ pub struct PgDetails {
     /// The postmaster's pid, when one runs on the data directory (the fence is told, so it
     /// knows whom to stop first).
     pub postmaster_pid: Option<i32>,
+    /// Primary: `synchronous_standby_names` as the server reports it.
+    pub sync_standby_names: Option<String>,
 }
 
 /// `status()`'s answer.

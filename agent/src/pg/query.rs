@@ -96,8 +96,10 @@ SELECT r.rec,
  CASE WHEN r.rec THEN NULL ELSE (SELECT pg_catalog.json_agg(pg_catalog.json_build_object(
    'usename', usename, 'application_name', application_name,
    'client_addr', pg_catalog.host(client_addr), 'state', state,
-   'sync_state', sync_state, 'sync_priority', sync_priority) ORDER BY application_name)
-   FROM pg_catalog.pg_stat_replication) END
+   'sync_state', sync_state, 'sync_priority', sync_priority, 'flush_lsn', flush_lsn)
+   ORDER BY application_name)
+   FROM pg_catalog.pg_stat_replication) END,
+ CASE WHEN r.rec THEN NULL ELSE pg_catalog.current_setting('synchronous_standby_names') END
 FROM (SELECT pg_catalog.pg_is_in_recovery() AS rec) r
 LEFT JOIN pg_catalog.pg_stat_get_wal_receiver() w ON true";
 
@@ -142,6 +144,7 @@ pub fn interpret(cols: &[Option<String>]) -> Result<(RunningPg, PgDetails), Stri
         replication,
         pending_restart: col(13) == Some("t"),
         postmaster_pid: None,
+        sync_standby_names: col(15).map(str::to_string),
     };
     let running = if in_recovery {
         let top = receive.max(replay).unwrap_or_default();
@@ -178,6 +181,8 @@ struct RawReplicationRow {
     state: Option<String>,
     sync_state: Option<String>,
     sync_priority: Option<i32>,
+    #[serde(default)]
+    flush_lsn: Option<String>,
 }
 
 impl RawReplicationRow {
@@ -189,6 +194,7 @@ impl RawReplicationRow {
             state: self.state.unwrap_or_default(),
             sync_state: self.sync_state.unwrap_or_default(),
             sync_priority: self.sync_priority.unwrap_or_default(),
+            flush_lsn: self.flush_lsn.as_deref().and_then(Lsn::parse).map(|l| l.0),
         }
     }
 }

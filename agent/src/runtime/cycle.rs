@@ -20,6 +20,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
     /// One cycle. Returns the decision and whether to run again right away.
     pub(super) async fn cycle(&mut self) -> (Decision, bool) {
         self.st.cycle += 1;
+        self.st.sync_recheck = false;
         self.reap_job().await;
 
         let cluster = self.observe_dcs().await;
@@ -96,23 +97,21 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             .filter(|r| r.state == "streaming")
             .map(|r| MemberName::new(&r.application_name))
             .collect();
-        let sync = pg
-            .details
-            .replication
-            .iter()
-            .filter(|r| {
-                r.state == "streaming" && matches!(r.sync_state.as_str(), "sync" | "quorum")
-            })
-            .map(|r| MemberName::new(&r.application_name))
-            .collect();
-        let obs = self.observation(
+        let (sync_names, sync) = self.st.sync_confirm.observe(&pg);
+        let mut obs = self.observation(
             cluster.as_deref(),
             pg.state.clone(),
             peers,
             (streaming, sync),
         );
+        obs.sync_names = sync_names;
         self.log_conflict(&obs);
         let decision = ha::decide(&obs, &self.st.ha);
+        // Quorum mode: the votes may be missing only because the others have not yet answered
+        // from a cycle after the leader left; ask again within a second, not a loop later.
+        if let ha::Reason::NotRacing(ha::Ineligible::QuorumNotReached { .. }) = decision.reason {
+            self.st.sync_recheck = true;
+        }
         let leader = cluster
             .as_ref()
             .and_then(|c| c.leader_name().map(str::to_string));
@@ -232,6 +231,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             failsafe_leader: self.failsafe.leader_within(ttl).map(MemberName::new),
             streaming_replicas,
             sync_replicas,
+            sync_names: None,
         }
     }
 

@@ -31,6 +31,7 @@ mod requests;
 mod shutdown;
 pub mod snapshot;
 mod sync;
+use sync::SyncConfirm;
 #[cfg(test)]
 mod tests;
 
@@ -110,6 +111,13 @@ struct ShellState {
     slots_ignore_applied: Vec<ha::slots::IgnoreSlot>,
     /// `synchronous_standby_names` as last set (None: not since the last role change).
     sync_names_applied: Option<String>,
+    /// Which standbys hold every commit acknowledged before the setting in force
+    /// (`runtime::sync::confirm_sync`).
+    sync_confirm: SyncConfirm,
+    /// Look again within a second: `synchronous_standby_names` changed this cycle (quorum
+    /// mode's next key write waits for PostgreSQL to confirm it, as Patroni's loop does), or
+    /// the quorum rule found too few votes in a leader race (fresh answers may follow).
+    sync_recheck: bool,
     slot_last_seen: BTreeMap<MemberName, Millis>,
     request: Option<ApiRequest>,
     awaiting_job: Option<ApiRequest>,
@@ -200,6 +208,8 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 slots_applied: None,
                 slots_ignore_applied: Vec::new(),
                 sync_names_applied: None,
+                sync_confirm: SyncConfirm::default(),
+                sync_recheck: false,
                 slot_last_seen: BTreeMap::new(),
                 request: None,
                 awaiting_job: None,
@@ -259,6 +269,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             }),
             not_streaming_since: self.st.not_streaming_since,
             following_since: self.st.following_since,
+            sync_recheck: self.st.sync_recheck,
             demote_at: self.demote_point().filter(|_| self.st.guarding),
         };
         Duration::from_millis(ha::cadence::next_wait(&input, &self.st.ha).0)

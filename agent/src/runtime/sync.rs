@@ -3,6 +3,7 @@
 //! compare-and-set. A lost compare or a failure stops the batch, which keeps the core's order
 //! (key before PostgreSQL when removing a standby).
 
+use std::collections::BTreeSet;
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -10,8 +11,56 @@ use tracing::{info, warn};
 use super::Runtime;
 use super::execute::{Step, bounded};
 use crate::dcs::{CasOutcome, Dcs, SyncRecord};
-use crate::ha::{Action, SyncMode, SyncStandbyNames};
-use crate::pg::Postgres;
+use crate::ha::{Action, Lsn, MemberName, PgRole, PgState, SyncMode, SyncStandbyNames};
+use crate::pg::{PgStatus, Postgres};
+
+/// Which standbys are confirmed under the `synchronous_standby_names` in force (the core's
+/// `Observation::sync_replicas`).
+///
+/// When the primary first reports a value, its current WAL position is the *mark*: every
+/// commit acknowledged before the value took effect lies at or before it. A standby that
+/// `pg_stat_replication` reports `sync` or `quorum`, streaming, with a flush position at or
+/// past the mark holds all of them and is confirmed (Patroni's `_primary_flush_lsn` check).
+/// It stays confirmed while the value stays (its WAL is on its disk even if it disconnects);
+/// a new value, or PostgreSQL not running as primary, starts over.
+#[derive(Debug, Default)]
+pub(super) struct SyncConfirm {
+    seen: Option<String>,
+    mark: Lsn,
+    ready: BTreeSet<MemberName>,
+}
+
+impl SyncConfirm {
+    /// The value in force (parsed) and the confirmed standbys, from this cycle's status.
+    pub(super) fn observe(&mut self, pg: &PgStatus) -> (Option<SyncStandbyNames>, Vec<MemberName>) {
+        let (PgState::Running(r), Some(value)) = (&pg.state, &pg.details.sync_standby_names) else {
+            *self = SyncConfirm::default();
+            return (None, Vec::new());
+        };
+        if r.role != PgRole::Primary {
+            *self = SyncConfirm::default();
+            return (None, Vec::new());
+        }
+        if self.seen.as_deref() != Some(value.as_str()) {
+            self.seen = Some(value.clone());
+            self.mark = r.lsn;
+            self.ready.clear();
+        }
+        for row in &pg.details.replication {
+            let caught_up = row.flush_lsn.is_some_and(|f| f >= self.mark.0);
+            if row.state == "streaming"
+                && matches!(row.sync_state.as_str(), "sync" | "quorum")
+                && caught_up
+            {
+                self.ready.insert(MemberName::new(&row.application_name));
+            }
+        }
+        (
+            SyncStandbyNames::parse(value),
+            self.ready.iter().cloned().collect(),
+        )
+    }
+}
 
 impl<D: Dcs, P: Postgres> Runtime<D, P> {
     pub(super) async fn run_sync_action(&mut self, action: &Action, retry: Duration) -> Step {
@@ -33,21 +82,27 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                             info!(synchronous_standby_names = %value, "set synchronous_standby_names");
                         }
                         self.st.sync_names_applied = Some(value);
+                        self.st.sync_recheck = true;
                         Step::Done
                     }
                     Err(e) => Step::Stop(format!("setting synchronous_standby_names failed: {e}")),
                 }
             }
-            Action::WriteSyncKey { standbys, revision } => {
-                let names: Vec<&str> = standbys.iter().map(|n| n.as_str()).collect();
+            Action::WriteSyncKey {
+                standbys,
+                quorum,
+                revision,
+            } => {
+                let mut names: Vec<&str> = standbys.iter().map(|n| n.as_str()).collect();
+                names.sort_unstable();
                 let record = SyncRecord {
                     leader: Some(self.cfg.name.clone()),
                     sync_standby: (!names.is_empty()).then(|| names.join(",")),
-                    quorum: None,
+                    quorum: Some(u32::try_from(*quorum).unwrap_or(u32::MAX)),
                 };
                 match bounded(retry, self.dcs.write_sync(&record, revision.map(|r| r.0))).await {
                     Ok(CasOutcome::Applied) => {
-                        info!(sync_standby = ?record.sync_standby, "wrote the sync key");
+                        info!(sync_standby = ?record.sync_standby, quorum, "wrote the sync key");
                         Step::Done
                     }
                     Ok(CasOutcome::Lost) => Step::Stop("the sync key changed meanwhile".into()),
@@ -67,5 +122,81 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             // invariant: the executor sends only the three actions above here
             _ => Step::Done,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ha::RunningPg;
+    use crate::pg::{PgDetails, ReplicationRow};
+
+    fn primary(lsn: u64, names: &str, rows: &[(&str, &str, u64)]) -> PgStatus {
+        PgStatus {
+            state: PgState::Running(RunningPg {
+                role: PgRole::Primary,
+                sysid: "1".into(),
+                timeline: 1,
+                lsn: Lsn(lsn),
+                replay_lsn: Lsn(lsn),
+                streaming: false,
+            }),
+            details: PgDetails {
+                sync_standby_names: Some(names.into()),
+                replication: rows
+                    .iter()
+                    .map(|(n, sync_state, flush)| ReplicationRow {
+                        usename: "replicator".into(),
+                        application_name: (*n).into(),
+                        client_addr: None,
+                        state: "streaming".into(),
+                        sync_state: (*sync_state).into(),
+                        sync_priority: 1,
+                        flush_lsn: Some(*flush),
+                    })
+                    .collect(),
+                ..PgDetails::default()
+            },
+        }
+    }
+
+    fn names(v: &[MemberName]) -> Vec<&str> {
+        v.iter().map(MemberName::as_str).collect()
+    }
+
+    #[test]
+    fn a_standby_is_confirmed_once_past_the_mark_of_the_setting_in_force() {
+        let mut c = SyncConfirm::default();
+        let any = r#"ANY 1 ("b","c")"#;
+        // First sight of the setting: the mark is the primary's position, 100.
+        let (parsed, ok) = c.observe(&primary(
+            100,
+            any,
+            &[("b", "quorum", 90), ("c", "quorum", 100)],
+        ));
+        assert!(matches!(
+            parsed,
+            Some(SyncStandbyNames::Quorum { count: 1, .. })
+        ));
+        assert_eq!(names(&ok), ["c"], "b is behind the mark");
+        // b catches up; then disconnects: it stays confirmed under this setting.
+        let (_, ok) = c.observe(&primary(
+            150,
+            any,
+            &[("b", "quorum", 120), ("c", "quorum", 150)],
+        ));
+        assert_eq!(names(&ok), ["b", "c"]);
+        let (_, ok) = c.observe(&primary(160, any, &[("c", "quorum", 160)]));
+        assert_eq!(names(&ok), ["b", "c"]);
+        // An asynchronous standby is never confirmed.
+        let (_, ok) = c.observe(&primary(160, any, &[("d", "async", 160)]));
+        assert_eq!(names(&ok), ["b", "c"]);
+        // A new setting starts over, with a new mark (170).
+        let (_, ok) = c.observe(&primary(170, r#"ANY 1 ("c")"#, &[("c", "quorum", 165)]));
+        assert!(ok.is_empty(), "c is behind the new mark");
+        // Not a running primary: nothing.
+        let mut down = primary(170, any, &[]);
+        down.state = PgState::Unknown;
+        assert_eq!(c.observe(&down), (None, Vec::new()));
     }
 }

@@ -431,6 +431,7 @@ impl World {
                 // A frozen agent does not answer; an isolated member is not reached.
                 .filter(|j| *j != i && !self.m[*j].stalled && !me.isolated && !self.m[*j].isolated)
                 .map(|j| PeerStatus {
+                    leader_seen: ha_agent::ha::LeaderSeen::Unknown,
                     name: name(j),
                     running_primary: self.m[j].pg == Pg::Primary,
                     timeline: Some(self.m[j].timeline),
@@ -476,6 +477,7 @@ impl World {
                 .collect(),
             // The model replicates asynchronously.
             sync_replicas: Vec::new(),
+            sync_names: None,
         }
     }
 

@@ -211,10 +211,6 @@ fn synchronous_settings_are_read_and_bad_ones_refused_by_name() {
     assert_eq!(d.synchronous_mode, crate::ha::SyncMode::Off);
     for (v, want) in [
         (
-            json!({"synchronous_mode": "quorum"}),
-            "synchronous_mode: quorum is not supported by hapg yet; use true (FIRST n synchronous standbys) or false",
-        ),
-        (
             json!({"synchronous_mode": "sometimes"}),
             "synchronous_mode: expected a boolean or \"quorum\", got string \"sometimes\"",
         ),
@@ -237,13 +233,14 @@ fn synchronous_settings_are_read_and_bad_ones_refused_by_name() {
     ] {
         assert_eq!(DynamicConfig::validate(&v), Err(want.to_owned()), "{v}");
     }
-    // Found in etcd (lenient), quorum is read as synchronous_mode on, with a warning.
-    let (d, w) = DynamicConfig::from_json(&json!({"synchronous_mode": "quorum"}));
-    assert_eq!(d.synchronous_mode, crate::ha::SyncMode::On);
-    assert!(
-        w.iter().any(|w| w.0.contains("quorum is not supported")),
-        "{w:?}"
-    );
+    // quorum, in any case, strictly and found in etcd.
+    for v in ["quorum", "QUORUM"] {
+        let d = DynamicConfig::validate(&json!({"synchronous_mode": v})).expect("valid");
+        assert_eq!(d.synchronous_mode, crate::ha::SyncMode::Quorum);
+        let (d, w) = DynamicConfig::from_json(&json!({"synchronous_mode": v}));
+        assert_eq!(d.synchronous_mode, crate::ha::SyncMode::Quorum);
+        assert!(w.is_empty(), "{w:?}");
+    }
 }
 
 #[test]

@@ -36,7 +36,7 @@ bootstrap:
     loop_wait: 10
     retry_timeout: 10
     maximum_lag_on_failover: 1048576
-    synchronous_mode: false # true | quorum later
+    synchronous_mode: false # true | quorum
     synchronous_mode_strict: false
     failsafe_mode: false
     postgresql:

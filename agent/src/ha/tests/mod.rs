@@ -5,6 +5,8 @@ mod bootstrap;
 mod fencing;
 mod keys;
 mod leader;
+mod quorum;
+mod quorum_requests;
 mod replica;
 mod safety;
 mod sync;

@@ -10,6 +10,7 @@ fn key(leader: &str, standbys: &[&str]) -> SyncKey {
     SyncKey {
         leader: Some(name(leader)),
         standbys: standbys.iter().map(|n| name(n)).collect(),
+        quorum: 0,
         revision: Revision(5),
     }
 }
@@ -21,9 +22,17 @@ fn first(names: &[&str]) -> Action {
     })
 }
 
+fn names_first(names: &[&str]) -> SyncStandbyNames {
+    SyncStandbyNames::First {
+        count: names.len(),
+        names: names.iter().map(|n| name(n)).collect(),
+    }
+}
+
 fn write_key(standbys: &[&str], revision: Option<i64>) -> Action {
     Action::WriteSyncKey {
         standbys: standbys.iter().map(|n| name(n)).collect(),
+        quorum: 0,
         revision: revision.map(Revision),
     }
 }
@@ -62,9 +71,19 @@ fn leader_manages_synchronous_standbys() {
         case("chosen standby not yet reported sync: PostgreSQL set, key not extended")
             .given(leading(Some(key("pg1", &[]))))
             .want(renewed(vec![first(&["pg2"])]), Reason::LeaderRenewed),
-        case("pg_stat_replication reports it sync: now the key names it")
+        case("confirmed under another setting (ANY from quorum mode): key not extended yet")
             .given(with(leading(Some(key("pg1", &[]))), |o| {
                 o.sync_replicas = vec![name("pg2")];
+                o.sync_names = Some(SyncStandbyNames::Quorum {
+                    count: 1,
+                    names: vec![name("pg2"), name("pg3")],
+                });
+            }))
+            .want(renewed(vec![first(&["pg2"])]), Reason::LeaderRenewed),
+        case("confirmed under FIRST 1 (pg2) in force: now the key names it")
+            .given(with(leading(Some(key("pg1", &[]))), |o| {
+                o.sync_replicas = vec![name("pg2")];
+                o.sync_names = Some(names_first(&["pg2"]));
             }))
             .want(
                 renewed(vec![first(&["pg2"]), write_key(&["pg2"], Some(5))]),
