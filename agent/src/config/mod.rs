@@ -17,6 +17,7 @@
 mod addr;
 pub mod allowlist;
 mod args;
+mod backup;
 mod dynamic;
 mod dynamic_keep;
 mod dynamic_sync;
@@ -36,6 +37,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+pub use backup::BackupConfig;
 
 use crate::dcs::EtcdSettings;
 use crate::ha::{HaConfig, Millis};
@@ -229,6 +232,8 @@ pub struct Config {
     pub watchdog: WatchdogConfig,
     /// `fence`.
     pub fence: FenceConfig,
+    /// `backup` (hapg's own section): backups with pgBackRest.
+    pub backup: Option<BackupConfig>,
 }
 
 /// `watchdog` (Patroni's section). The device is held by the fence process.
@@ -333,7 +338,11 @@ impl Config {
             superuser: pg.superuser.clone(),
             replication: pg.replication.clone(),
             rewind: pg.rewind.clone(),
-            parameters: params::merge(&dynamic.parameters, &pg.parameters, dynamic.use_pg_rewind),
+            parameters: self.with_archiving(params::merge(
+                &dynamic.parameters,
+                &pg.parameters,
+                dynamic.use_pg_rewind,
+            )),
             // Patroni: the local pg_hba wins; else the cluster's `postgresql.pg_hba`.
             pg_hba: pg.pg_hba.clone().or_else(|| dynamic_pg_hba(&dynamic.raw)),
             bootstrap_pg_hba: self.bootstrap.as_ref().and_then(|b| b.pg_hba.clone()),
@@ -347,6 +356,20 @@ impl Config {
             use_slots: dynamic.use_slots,
             callbacks: pg.callbacks.clone(),
         }
+    }
+
+    /// With a `backup` section, every member archives through pgBackRest: `archive_mode = on`
+    /// (only a primary archives, so archiving follows the leader) and pgBackRest's
+    /// `archive-push` as `archive_command`; these win over any value in `parameters`.
+    fn with_archiving(&self, mut params: BTreeMap<String, GucValue>) -> BTreeMap<String, GucValue> {
+        if let Some(b) = &self.backup {
+            params.insert("archive_mode".into(), GucValue::Str("on".into()));
+            params.insert(
+                "archive_command".into(),
+                GucValue::Str(crate::backup::pgbackrest::archive_command(b)),
+            );
+        }
+        params
     }
 
     /// `http://<restapi.connect_address>/patroni` (https with a certfile).

@@ -35,6 +35,7 @@ pub(super) struct RawConfig {
     pub watchdog: Option<RawWatchdog>,
     pub fence: Option<RawFence>,
     pub log: Option<RawLog>,
+    pub backup: Option<super::backup::RawBackup>,
 }
 
 /// `restapi`.

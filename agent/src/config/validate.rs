@@ -13,7 +13,7 @@ use super::args::{INITDB_OWNED, tool_args};
 use super::dynamic;
 use super::load::Ctx;
 use super::raw::{RawBootstrap, RawConfig, kind_of};
-use super::{BootstrapConfig, Config, Result, etcd3, guards, pgconf, restapi, tags};
+use super::{BootstrapConfig, Config, Result, backup, etcd3, guards, pgconf, restapi, tags};
 
 /// Patroni's default namespace.
 const DEFAULT_NAMESPACE: &str = "/service/";
@@ -67,6 +67,10 @@ pub(super) fn config(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config> {
     let watchdog = guards::watchdog(raw.watchdog.unwrap_or_default(), ctx)?;
     let fence = guards::fence(raw.fence.unwrap_or_default(), &postgresql.data_dir, ctx)?;
     guards::check_together(&watchdog, &fence, bootstrap.as_ref(), ctx)?;
+    let backup = match raw.backup {
+        Some(b) => Some(backup::backup(b, &postgresql.data_dir, &scope, ctx)?),
+        None => None,
+    };
     Ok(Config {
         path: ctx.path.to_owned(),
         scope,
@@ -81,6 +85,7 @@ pub(super) fn config(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config> {
         log,
         watchdog,
         fence,
+        backup,
     })
 }
 
