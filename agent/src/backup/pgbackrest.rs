@@ -75,12 +75,23 @@ pub struct PgLocation {
 }
 
 impl PgLocation {
-    /// This member's PostgreSQL.
+    /// This member's PostgreSQL. pgBackRest reaches a local PostgreSQL only over its Unix
+    /// socket: the directory the agent uses, else `unix_socket_directories`' first entry,
+    /// else libpq's default.
     pub fn local(s: &PgSettings) -> PgLocation {
+        let configured = s
+            .parameters
+            .get("unix_socket_directories")
+            .and_then(|v| v.to_plain().split(',').next().map(|d| d.trim().to_owned()))
+            .filter(|d| d.starts_with('/'));
         PgLocation {
             path: s.data_dir.clone(),
             port: s.port,
-            socket: s.local_host.starts_with('/').then(|| s.local_host.clone()),
+            socket: if s.local_host.starts_with('/') {
+                Some(s.local_host.clone())
+            } else {
+                configured
+            },
         }
     }
 
@@ -181,6 +192,7 @@ pub struct Pgbackrest {
     config_file: PathBuf,
     stanza: String,
     password: Option<String>,
+    user: Option<(u32, u32)>,
 }
 
 impl Pgbackrest {
@@ -190,7 +202,14 @@ impl Pgbackrest {
             config_file: cfg.config_file.clone(),
             stanza: cfg.stanza.clone(),
             password,
+            user: None,
         }
+    }
+
+    /// Runs the commands as this user and group (hactl as root restoring for `postgres`).
+    pub fn run_as(mut self, uid: u32, gid: u32) -> Pgbackrest {
+        self.user = Some((uid, gid));
+        self
     }
 
     /// The configuration file.
@@ -212,6 +231,9 @@ impl Pgbackrest {
         if let Some(pw) = &self.password {
             cmd.env("PGPASSWORD", pw);
         }
+        if let Some((uid, gid)) = self.user {
+            cmd.uid(uid).gid(gid);
+        }
         let child = cmd.spawn().map_err(|source| PgbrError::Spawn {
             command: command.into(),
             source,
@@ -229,13 +251,18 @@ impl Pgbackrest {
         if out.status.success() {
             return Ok(String::from_utf8_lossy(&out.stdout).into_owned());
         }
-        let text = String::from_utf8_lossy(&out.stderr);
-        let text = if text.trim().is_empty() {
-            String::from_utf8_lossy(&out.stdout).into_owned()
-        } else {
-            text.into_owned()
-        };
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        // Warnings (the real cause, e.g. why a connection failed) go to stdout, the final
+        // error to stderr.
+        let text = format!(
+            "{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let lines: Vec<&str> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.contains("WARN:") || l.contains("ERROR:") || l.starts_with("HINT"))
+            .collect();
         Err(PgbrError::Failed {
             command: command.into(),
             code: out.status.code().unwrap_or(-1),
@@ -308,7 +335,7 @@ mod tests {
         ] {
             assert!(text.contains(line), "{line:?} missing from\n{text}");
         }
-        assert!(!text.contains("su"), "no password in the file");
+        assert!(!text.contains("password"), "no password in the file");
     }
 
     #[test]

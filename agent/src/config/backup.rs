@@ -246,5 +246,7 @@ fn repo_dir(p: &Path, ctx: &Ctx<'_>) -> Result<PathBuf> {
             ),
         ));
     }
-    Ok(p.to_path_buf())
+    // pgBackRest wants a plain absolute path: `..` and symbolic links resolved.
+    p.canonicalize()
+        .map_err(|e| ctx.invalid(key, format!("{}: {e}", p.display())))
 }

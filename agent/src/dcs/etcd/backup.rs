@@ -5,6 +5,8 @@
 //! leaders in a row cannot both claim one schedule slot, and a request written by `hactl`
 //! is never overwritten unseen.
 
+use etcd_client::{DeleteOptions, Txn, TxnOp};
+
 use super::EtcdDcs;
 use super::txn::{absent, at_revision, encode, outcome, put_if};
 use crate::backup::record::{BackupMember, BackupRecord};
@@ -42,6 +44,37 @@ impl EtcdDcs {
             value: BackupRecord::parse(&String::from_utf8_lossy(kv.value())),
             revision: kv.mod_revision(),
         }))
+    }
+
+    /// Deletes what describes the running cluster and its timeline (`initialize`, `leader`,
+    /// `members/`, `status`, `history`, `failover`, `sync`, `failsafe`) for a cluster
+    /// restored from a backup, keeping `config` and the `backup` keys. The restored member
+    /// then leads as a member whose data survived a wipe of etcd.
+    pub async fn reset_for_restore(&self) -> Result<()> {
+        let k = &self.keys;
+        let mut ops: Vec<TxnOp> = [
+            k.initialize(),
+            k.leader(),
+            k.status(),
+            k.history(),
+            k.failover(),
+            k.sync(),
+            k.failsafe(),
+        ]
+        .into_iter()
+        .map(|key| TxnOp::delete(key, None))
+        .collect();
+        ops.push(TxnOp::delete(
+            k.members(),
+            Some(DeleteOptions::new().with_prefix()),
+        ));
+        let txn = Txn::new().and_then(ops);
+        self.run(|c| async move {
+            c.kv_client().txn(txn).await?;
+            Ok(())
+        })
+        .await
+        .map_err(|f| f.into_dcs("txn"))
     }
 
     /// Writes `backup-members/<me>` (no lease: it describes a place, not a liveness).

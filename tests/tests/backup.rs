@@ -1,0 +1,327 @@
+//! Backups with pgBackRest (issue 10), on one 3-member cluster sharing a repository
+//! directory: the stanza is created by the leader, WAL is archived by the primary only, a full
+//! backup is taken from a replica (`hactl backup`, pgBackRest's info names the source),
+//! scheduled incrementals follow, retention drops the oldest full; after a kill -9 failover the
+//! new leader archives (`pgbackrest check`); bad input is refused with a clear error and
+//! nothing deleted; `hactl restore --latest` keeps every acknowledged row from before and after
+//! the failover, and `hactl restore --time T` gives exactly the rows committed up to T; each
+//! restored cluster runs as a normal hapg cluster.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use ha_tests::agent::ClusterSettings;
+use ha_tests::cluster::{Opts, TestCluster};
+use ha_tests::ctl::hactl;
+use ha_tests::procs::{RunAs, init_tracing, wait_for, workspace_bin};
+use serde_json::Value;
+use tracing::info;
+
+/// `{dir}` is each member's directory; the repository is their common parent's `repo`.
+const BACKUP_YAML: &str = r#"backup:
+  repo_path: {dir}/../repo
+  retention_full: 1
+  compress_type: lz4
+  schedule:
+    full: "0 0 1 1 *"
+    incr: "*/15 * * * * *"
+"#;
+
+fn make_repo(_i: usize, member_dir: &Path) {
+    let repo = member_dir.parent().unwrap().join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    RunAs::unprivileged().chown(&repo);
+}
+
+async fn backup_record(c: &TestCluster) -> Option<Value> {
+    serde_json::from_str(&c.etcd_get("backup").await?).ok()
+}
+
+async fn backups(c: &TestCluster) -> Vec<Value> {
+    let out = hactl(&c.node("node1").config_path(), &["backups", "-f", "json"])
+        .await
+        .ok();
+    serde_json::from_str::<Vec<Value>>(&out.stdout).unwrap()
+}
+
+async fn count(c: &TestCluster, node: &str, sql: &str) -> Option<i64> {
+    let cl = c.node(node).client().await.ok()?;
+    cl.query_one(sql, &[]).await.ok().map(|r| r.get(0))
+}
+
+/// Runs pgBackRest as the unprivileged user with `node`'s configuration.
+async fn pgbackrest(c: &TestCluster, node: &str, args: &[&str]) -> (bool, String) {
+    let conf = PathBuf::from(format!(
+        "{}.pgbackrest.conf",
+        c.node(node).data_dir().display()
+    ));
+    let mut cmd = tokio::process::Command::new("pgbackrest");
+    cmd.arg(format!("--config={}", conf.display()))
+        .arg(format!("--stanza={}", c.settings.scope))
+        .args(args);
+    let ra = RunAs::unprivileged();
+    if let (Some(u), Some(g)) = (ra.uid, ra.gid) {
+        cmd.uid(u).gid(g);
+    }
+    let out = cmd.output().await.expect("run pgbackrest");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.success(), text)
+}
+
+/// Stops every agent (SIGTERM: PostgreSQL stops, keys go).
+async fn stop_all(c: &mut TestCluster) {
+    for n in c.others(&[]) {
+        c.node_mut(&n).stop(Duration::from_secs(60)).await;
+    }
+}
+
+/// Restores onto node1 with `target`, moves the other members' data away, starts all, and
+/// returns the new leader (node1, the only member with data).
+async fn restore_and_start(c: &mut TestCluster, target: &[&str]) -> String {
+    let mut args = vec!["restore"];
+    args.extend_from_slice(target);
+    let out = hactl(&c.node("node1").config_path(), &args).await;
+    // Keep PostgreSQL's recovery log with the test's logs.
+    let dir1 = c.node("node1").dir.clone();
+    for e in std::fs::read_dir(&dir1).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("data.restore-") && name.ends_with(".log") {
+            let _ = std::fs::copy(e.path(), c.log_dir.join(format!("node1.{name}")));
+        }
+    }
+    assert_eq!(out.code, 0, "hactl restore: {}\n{}", out.stdout, out.stderr);
+    for n in ["node2", "node3"] {
+        let d = c.node(n).data_dir();
+        let aside = PathBuf::from(format!("{}.pre-restore-{}", d.display(), rand_suffix()));
+        std::fs::rename(&d, &aside).unwrap();
+    }
+    // The restored member first: with the old run's keys gone, an empty member started
+    // before it leads would bootstrap a new cluster.
+    let settings = c.settings.clone();
+    c.node_mut("node1").start(&settings);
+    assert_eq!(c.wait_for_leader(Duration::from_secs(60)).await, "node1");
+    for n in ["node2", "node3"] {
+        c.node_mut(n).start(&settings);
+    }
+    let leader = c.wait_healthy(Duration::from_secs(120)).await;
+    assert_eq!(leader, "node1", "the restored member leads");
+    leader
+}
+
+fn rand_suffix() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backups_follow_the_leader_and_restore_to_a_point_in_time() {
+    init_tracing();
+    let settings = ClusterSettings {
+        extra_yaml: BACKUP_YAML.into(),
+        ..Default::default()
+    };
+    let mut c = TestCluster::start(
+        "backup",
+        Opts {
+            settings,
+            before_start: Some(make_repo),
+            ..Default::default()
+        },
+    )
+    .await;
+    let leader = c.wait_healthy(Duration::from_secs(90)).await;
+    let cfg1 = c.node("node1").config_path();
+
+    info!("--- the leader creates the stanza and takes the first backup at once");
+    wait_for("a first good backup", Duration::from_secs(60), || async {
+        backup_record(&c).await?.get("last_good").cloned()
+    })
+    .await;
+
+    info!("--- hactl backup --type full runs on the leader from a streaming replica");
+    let out = hactl(&cfg1, &["backup", "--type", "full", "--timeout", "120"]).await;
+    assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
+    let rec = backup_record(&c).await.unwrap();
+    let last = &rec["last"];
+    assert_eq!(last["member"], leader.as_str(), "{rec}");
+    assert_ne!(
+        last["source"],
+        leader.as_str(),
+        "taken from a replica: {rec}"
+    );
+    let full = last["label"].as_str().unwrap().to_string();
+    let list = backups(&c).await;
+    let b = list.iter().find(|b| b["label"] == full.as_str()).unwrap();
+    assert_eq!(b["type"], "full");
+    assert_eq!(
+        b["source"], last["source"],
+        "pgBackRest's info names the source: {b}"
+    );
+    assert!(
+        b["wal_start"].as_str().is_some_and(|w| w.len() == 24),
+        "{b}"
+    );
+
+    info!("--- retention (1 full) dropped the older full; a scheduled incr follows");
+    let fulls: Vec<&Value> = list.iter().filter(|b| b["type"] == "full").collect();
+    assert_eq!(fulls.len(), 1, "only the newest full is kept: {list:?}");
+    wait_for(
+        "a scheduled incr after the full",
+        Duration::from_secs(60),
+        || async {
+            let l = backups(&c).await;
+            l.iter()
+                .find(|b| {
+                    b["type"] == "incr" && b["label"].as_str().is_some_and(|s| s.starts_with(&full))
+                })
+                .cloned()
+        },
+    )
+    .await;
+
+    info!("--- only the primary archives");
+    for n in c.others(&[]) {
+        let archived = count(&c, &n, "select archived_count from pg_stat_archiver")
+            .await
+            .unwrap();
+        if n == leader {
+            assert!(archived > 0, "the primary archives");
+        } else {
+            assert_eq!(archived, 0, "replica {n} does not archive");
+        }
+    }
+
+    info!("--- rows, time T, more rows, a dropped table");
+    let l = c.node(&leader).client().await.unwrap();
+    l.batch_execute(
+        "create table t (id int primary key); insert into t select generate_series(1, 100);
+         create table acked (id int primary key); insert into acked select generate_series(1, 50)",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let t: String = l
+        .query_one(
+            "select to_char(now() at time zone 'utc', 'YYYY-MM-DD HH24:MI:SS.US') || '+00'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    l.batch_execute("insert into t select generate_series(101, 200); drop table t")
+        .await
+        .unwrap();
+
+    info!("--- kill -9 of the leader; the new leader archives (pgbackrest check passes)");
+    let replicas = c.others(&[&leader]);
+    let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
+    c.wait_streaming(&leader, &rs, Duration::from_secs(30))
+        .await;
+    wait_for("acked rows replicated", Duration::from_secs(30), || async {
+        let mut all = true;
+        for r in &replicas {
+            all &= count(&c, r, "select count(*) from acked").await == Some(50);
+        }
+        all.then_some(())
+    })
+    .await;
+    c.node_mut(&leader).kill_node().await;
+    let new = c
+        .wait_for_leader_other_than(&leader, Duration::from_secs(60))
+        .await;
+    let n = c.node(&new).client().await.unwrap();
+    n.batch_execute("insert into acked select generate_series(51, 80)")
+        .await
+        .unwrap();
+    wait_for(
+        "pgbackrest check on the new leader",
+        Duration::from_secs(60),
+        || async {
+            let (ok, text) = pgbackrest(&c, &new, &["check"]).await;
+            info!(ok, %text, "pgbackrest check");
+            ok.then_some(())
+        },
+    )
+    .await;
+
+    info!("--- bad input: clear errors, nothing deleted");
+    stop_all(&mut c).await;
+    let data1 = c.node("node1").data_dir();
+    let before: Vec<_> = std::fs::read_dir(&data1)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    let out = hactl(&cfg1, &["restore", "--time", "2000-01-01 00:00:00+00"]).await;
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains("before the end of the first backup"),
+        "{}",
+        out.stderr
+    );
+    let after: Vec<_> = std::fs::read_dir(&data1)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(before, after, "the data directory is untouched");
+    let yaml = std::fs::read_to_string(&cfg1).unwrap();
+    for (bad, key) in [
+        (
+            yaml.replace("*/15 * * * * *", "every hour"),
+            "backup.schedule.incr",
+        ),
+        (
+            yaml.replace("/../repo", "/../no-such-repo"),
+            "backup.repo_path",
+        ),
+    ] {
+        let p = c.node("node1").dir.join("bad.yml");
+        std::fs::write(&p, bad).unwrap();
+        let out = std::process::Command::new(workspace_bin("ha-agent"))
+            .arg(&p)
+            .arg("--validate-config")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(err.contains(key), "{key} named in {err}");
+    }
+
+    info!("--- restore --latest: every acknowledged row, before and after the failover");
+    restore_and_start(&mut c, &["--latest"]).await;
+    assert_eq!(
+        count(&c, "node1", "select count(*) from acked").await,
+        Some(80)
+    );
+    assert_eq!(
+        count(
+            &c,
+            "node1",
+            "select count(*) from pg_class where relname = 't'"
+        )
+        .await,
+        Some(0)
+    );
+
+    info!("--- restore --time T: exactly the rows committed up to T");
+    stop_all(&mut c).await;
+    restore_and_start(&mut c, &["--time", &t]).await;
+    assert_eq!(
+        count(&c, "node1", "select count(*) from t").await,
+        Some(100)
+    );
+    let l = c.node("node1").client().await.unwrap();
+    l.batch_execute("insert into t values (1000)")
+        .await
+        .unwrap();
+    c.wait_healthy(Duration::from_secs(60)).await;
+}
