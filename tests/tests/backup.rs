@@ -73,10 +73,15 @@ async fn pgbackrest(c: &TestCluster, node: &str, args: &[&str]) -> (bool, String
     (out.status.success(), text)
 }
 
-/// Stops every agent (SIGTERM: PostgreSQL stops, keys go).
+/// Stops every agent (SIGTERM: PostgreSQL stops, keys go), the replicas first: a leader
+/// stopped first hands over to a replica, whose new timeline would then end unarchived.
 async fn stop_all(c: &mut TestCluster) {
-    for n in c.others(&[]) {
+    let leader = c.etcd_get("leader").await.unwrap_or_default();
+    for n in c.others(&[&leader]) {
         c.node_mut(&n).stop(Duration::from_secs(60)).await;
+    }
+    if !leader.is_empty() {
+        c.node_mut(&leader).stop(Duration::from_secs(60)).await;
     }
 }
 
