@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ha_tests::agent::ClusterSettings;
+use ha_tests::agent::{AgentProc, ClusterSettings};
 use ha_tests::cluster::{Opts, TestCluster};
 use ha_tests::ctl::hactl;
 use ha_tests::procs::{RunAs, init_tracing, wait_for, workspace_bin};
@@ -202,6 +202,36 @@ async fn backups_follow_the_leader_and_restore_to_a_point_in_time() {
             assert_eq!(archived, 0, "replica {n} does not archive");
         }
     }
+
+    info!(
+        "--- a replica with create_replica_methods [pgbackrest, basebackup] restores from the repository, then streams"
+    );
+    let parent = c.nodes[0].dir.parent().unwrap().to_path_buf();
+    let mut n4 = AgentProc::new(
+        "node4",
+        &parent,
+        c.nodes[0].etcd_hosts.clone(),
+        &c.log_dir,
+        RunAs::unprivileged(),
+    );
+    let mut s4 = c.settings.clone();
+    s4.extra.postgresql = vec!["create_replica_methods: [pgbackrest, basebackup]".into()];
+    n4.start(&s4);
+    c.nodes.push(n4);
+    c.wait_streaming(&leader, &["node4"], Duration::from_secs(90))
+        .await;
+    let log = std::fs::read_to_string(c.node("node4").log_path()).unwrap();
+    assert!(
+        log.lines()
+            .any(|l| l.contains("clone done") && l.contains("pgbackrest")),
+        "node4 was restored from the repository"
+    );
+    assert!(
+        !log.contains("pg_basebackup host="),
+        "no base backup was taken from the leader"
+    );
+    c.node_mut("node4").stop(Duration::from_secs(30)).await;
+    c.nodes.pop();
 
     info!("--- rows, time T, more rows, a dropped table");
     let l = c.node(&leader).client().await.unwrap();

@@ -206,6 +206,16 @@ impl Pgbackrest {
         }
     }
 
+    /// For an explicit configuration file and stanza.
+    pub fn with(config_file: &Path, stanza: &str, password: Option<String>) -> Pgbackrest {
+        Pgbackrest {
+            config_file: config_file.to_path_buf(),
+            stanza: stanza.to_owned(),
+            password,
+            user: None,
+        }
+    }
+
     /// Runs the commands as this user and group (hactl as root restoring for `postgres`).
     pub fn run_as(mut self, uid: u32, gid: u32) -> Pgbackrest {
         self.user = Some((uid, gid));

@@ -201,6 +201,8 @@ pub struct PostgresqlConfig {
     pub basebackup_args: Vec<String>,
     /// `postgresql.callbacks`.
     pub callbacks: BTreeMap<String, String>,
+    /// `postgresql.create_replica_methods` we support (`basebackup`, `pgbackrest`), in order.
+    pub create_replica_methods: Vec<String>,
 }
 
 /// A validated configuration file.
@@ -355,7 +357,22 @@ impl Config {
             pgpass: pg.pgpass.clone(),
             use_slots: dynamic.use_slots,
             callbacks: pg.callbacks.clone(),
+            repo_clone: self.repo_clone(),
         }
+    }
+
+    /// `create_replica_methods` with `pgbackrest` before `basebackup` (and a `backup` section,
+    /// checked at load): replicas are restored from the repository first.
+    fn repo_clone(&self) -> Option<crate::pg::RepoClone> {
+        let m = &self.postgresql.create_replica_methods;
+        let pos = |name: &str| m.iter().position(|x| x == name);
+        let first = pos("pgbackrest")? < pos("basebackup").unwrap_or(usize::MAX);
+        let b = self.backup.as_ref().filter(|_| first)?;
+        Some(crate::pg::RepoClone {
+            config_file: b.config_file.clone(),
+            stanza: b.stanza.clone(),
+            then_basebackup: pos("basebackup").is_some(),
+        })
     }
 
     /// With a `backup` section, every member archives through pgBackRest: `archive_mode = on`

@@ -122,6 +122,7 @@ pub(super) struct RawPostgresql {
     pub callbacks: Option<BTreeMap<String, String>>,
     pub create_replica_methods: Option<Vec<String>>,
     pub basebackup: Option<Value>,
+    pub pgbackrest: Option<Value>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub use_unix_socket: Option<bool>,
     pub use_unix_socket_repl: Option<Value>,

@@ -71,6 +71,17 @@ pub(super) fn config(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config> {
         Some(b) => Some(backup::backup(b, &postgresql.data_dir, &scope, ctx)?),
         None => None,
     };
+    if backup.is_none()
+        && postgresql
+            .create_replica_methods
+            .iter()
+            .any(|m| m == "pgbackrest")
+    {
+        return Err(ctx.invalid(
+            "postgresql.create_replica_methods",
+            "pgbackrest needs a backup section (the repository to restore from)",
+        ));
+    }
     Ok(Config {
         path: ctx.path.to_owned(),
         scope,

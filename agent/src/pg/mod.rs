@@ -21,6 +21,7 @@ pub mod local;
 pub mod postmaster;
 pub mod query;
 pub mod replication;
+mod repo_clone;
 pub mod session;
 pub mod tls;
 
@@ -153,6 +154,18 @@ impl GucValue {
     }
 }
 
+/// `postgresql.create_replica_methods` with `pgbackrest` first: a new replica is restored
+/// from the pgBackRest repository (then streams) instead of copied from the leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoClone {
+    /// The agent's pgBackRest configuration file (`backup.config_file`).
+    pub config_file: PathBuf,
+    /// `backup.stanza`.
+    pub stanza: String,
+    /// `basebackup` is listed too: fall back to pg_basebackup when the restore fails.
+    pub then_basebackup: bool,
+}
+
 /// Everything `LocalPostgres` needs to run one member's PostgreSQL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PgSettings {
@@ -195,6 +208,8 @@ pub struct PgSettings {
     pub use_slots: bool,
     /// `postgresql.callbacks`: `on_start`, `on_stop`, `on_restart`, `on_reload`, `on_role_change`.
     pub callbacks: BTreeMap<String, String>,
+    /// Clone from the pgBackRest repository first (`create_replica_methods`).
+    pub repo_clone: Option<RepoClone>,
 }
 
 /// One row of `pg_stat_replication`, for `GET /patroni`.
