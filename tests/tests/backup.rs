@@ -233,6 +233,52 @@ async fn backups_follow_the_leader_and_restore_to_a_point_in_time() {
     c.node_mut("node4").stop(Duration::from_secs(30)).await;
     c.nodes.pop();
 
+    info!(
+        "--- a failed backup: /cluster degraded, hactl list and /metrics say so; the next slot retries"
+    );
+    let set_mode = |mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = parent.join("repo/backup").join(&c.settings.scope);
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    set_mode(0o500);
+    let out = hactl(&cfg1, &["backup", "--type", "incr", "--timeout", "120"]).await;
+    set_mode(0o750);
+    assert_eq!(out.code, 1, "{}\n{}", out.stdout, out.stderr);
+    assert!(out.stderr.contains("backup failed"), "{}", out.stderr);
+    let health = |want: &'static str| {
+        let c = &c;
+        let leader = leader.clone();
+        async move {
+            let (_, body) = c.node(&leader).api_get("/cluster").await?;
+            let h = &body["health"];
+            (h["status"] == want).then(|| h["reason"].as_str().unwrap_or("").to_string())
+        }
+    };
+    let reason = wait_for("/cluster degraded", Duration::from_secs(30), || {
+        health("degraded")
+    })
+    .await;
+    assert!(reason.contains("last backup failed"), "{reason}");
+    let list = hactl(&cfg1, &["list"]).await.ok();
+    assert!(list.stdout.contains("Last good backup"), "{}", list.stdout);
+    let metrics = ha_tests::agent::http()
+        .get(format!("{}/metrics", c.node(&leader).api_base()))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("hapg_backup_last_good_age_seconds{"),
+        "{metrics}"
+    );
+    wait_for("the next slot succeeds", Duration::from_secs(60), || {
+        health("healthy")
+    })
+    .await;
+
     info!("--- rows, time T, more rows, a dropped table");
     let l = c.node(&leader).client().await.unwrap();
     l.batch_execute(
