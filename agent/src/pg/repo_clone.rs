@@ -27,10 +27,11 @@ pub(super) async fn restore_into(
     sysid: &str,
 ) -> Result<()> {
     let res = restore(s, rc, staging, sysid).await;
-    if res.is_err() && staging.exists() {
-        if let Err(e) = std::fs::remove_dir_all(staging) {
-            tracing::error!(error = %e, "could not remove the staging directory of a failed restore");
-        }
+    if res.is_err()
+        && staging.exists()
+        && let Err(e) = std::fs::remove_dir_all(staging)
+    {
+        tracing::error!(error = %e, "could not remove the staging directory of a failed restore");
     }
     res
 }
