@@ -14,10 +14,11 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::Result;
 use super::load::Ctx;
 use super::raw::{bool_of, int_of, kind_of};
+use super::{Config, Result};
 use crate::backup::schedule::Schedule;
+use crate::pg::GucValue;
 
 /// `backup` as written.
 #[derive(Debug, Default, Deserialize)]
@@ -249,4 +250,37 @@ fn repo_dir(p: &Path, ctx: &Ctx<'_>) -> Result<PathBuf> {
     // pgBackRest wants a plain absolute path: `..` and symbolic links resolved.
     p.canonicalize()
         .map_err(|e| ctx.invalid(key, format!("{}: {e}", p.display())))
+}
+
+impl Config {
+    /// `create_replica_methods` with `pgbackrest` before `basebackup` (and a `backup` section,
+    /// checked at load): replicas are restored from the repository first.
+    pub(super) fn repo_clone(&self) -> Option<crate::pg::RepoClone> {
+        let m = &self.postgresql.create_replica_methods;
+        let pos = |name: &str| m.iter().position(|x| x == name);
+        let first = pos("pgbackrest")? < pos("basebackup").unwrap_or(usize::MAX);
+        let b = self.backup.as_ref().filter(|_| first)?;
+        Some(crate::pg::RepoClone {
+            config_file: b.config_file.clone(),
+            stanza: b.stanza.clone(),
+            then_basebackup: pos("basebackup").is_some(),
+        })
+    }
+
+    /// With a `backup` section, every member archives through pgBackRest: `archive_mode = on`
+    /// (only a primary archives, so archiving follows the leader) and pgBackRest's
+    /// `archive-push` as `archive_command`; these win over any value in `parameters`.
+    pub(super) fn with_archiving(
+        &self,
+        mut params: BTreeMap<String, GucValue>,
+    ) -> BTreeMap<String, GucValue> {
+        if let Some(b) = &self.backup {
+            params.insert("archive_mode".into(), GucValue::Str("on".into()));
+            params.insert(
+                "archive_command".into(),
+                GucValue::Str(crate::backup::pgbackrest::archive_command(b)),
+            );
+        }
+        params
+    }
 }
