@@ -15,7 +15,8 @@
 //! 6. delete the keys that describe the old cluster's run (`initialize`, `leader`, members,
 //!    `status`, `history`, ...; `config` and the backup keys stay), so the agent started on
 //!    this member leads with the restored data. The other members' data directories must be
-//!    moved away before they start, so that they clone from it.
+//!    moved away before they start, so that they clone from it;
+//! 7. request a full backup (in the `backup` key), taken when the restored member leads.
 //!
 //! Run as root, the commands run as the owner of the data directory's parent (PostgreSQL
 //! refuses to run as root, and the files must belong to it).
@@ -161,12 +162,41 @@ pub async fn run(ctx: &Ctx, a: Args) -> anyhow::Result<()> {
             o.dcs.scope
         ));
     }
+    request_full_backup(&o.dcs.dcs, stamp).await;
     say(&format!(
         "restored into {}: start this member's agent first; move the other members' data \
          directories away before starting them (they clone from it)",
         data_dir.display()
     ));
     Ok(())
+}
+
+/// Asks for a full backup as soon as the restored member leads: the newest backups in the
+/// repository belong to the abandoned timeline, and a replica restored from the repository
+/// must find one of the new one. A failure here is only reported.
+async fn request_full_backup(dcs: &ha_agent::dcs::etcd::EtcdDcs, at: u64) {
+    let res = async {
+        let current = dcs.read_backup().await?;
+        let (mut record, revision) = match current {
+            Some(v) => (v.value, Some(v.revision)),
+            None => (Default::default(), None),
+        };
+        record.request = Some(ha_agent::backup::record::BackupRequest {
+            id: format!("restore-{at}"),
+            kind: ha_agent::ha::backup::BackupKind::Full,
+            at,
+        });
+        dcs.write_backup(&record, revision).await
+    }
+    .await;
+    match res {
+        Ok(ha_agent::dcs::CasOutcome::Applied) => {
+            say("a full backup is requested: the restored leader takes it when it starts")
+        }
+        Ok(_) | Err(_) => eprintln!(
+            "could not request a full backup: run `hactl backup --type full` once the cluster runs"
+        ),
+    }
 }
 
 /// Whether `postmaster.pid` names a live process (a file left by a killed server does not).
