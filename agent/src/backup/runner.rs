@@ -53,6 +53,7 @@ pub fn spawn(
         stanza_ready: false,
         published: false,
         job: None,
+        running: None,
     };
     Some(tokio::spawn(runner.run(cancel).instrument(span)))
 }
@@ -66,6 +67,8 @@ struct Runner {
     stanza_ready: bool,
     published: bool,
     job: Option<JoinHandle<BackupOutcome>>,
+    /// What the running job was claimed as, to record it as interrupted at shutdown.
+    running: Option<BackupOutcome>,
 }
 
 impl Runner {
@@ -83,8 +86,15 @@ impl Runner {
             }
             self.tick().await;
         }
+        // A backup cut short by the agent's shutdown is recorded as failed (it is retried at
+        // the next slot), so the key does not show it running for ever.
         if let Some(job) = self.job.take() {
             job.abort();
+            if let Some(mut o) = self.running.take() {
+                o.finished = Some(unix_now());
+                o.error = Some("interrupted: the agent stopped".into());
+                let _ = tokio::time::timeout(Duration::from_secs(1), self.record(o)).await;
+            }
         }
     }
 
@@ -102,6 +112,7 @@ impl Runner {
         if self.job.as_ref().is_some_and(JoinHandle::is_finished)
             && let Some(job) = self.job.take()
         {
+            self.running = None;
             match job.await {
                 Ok(outcome) => self.record(outcome).await,
                 Err(e) => error!("backup job panicked or was cancelled: {e}"),
@@ -217,10 +228,15 @@ impl Runner {
             repo_size: None,
         };
         record.running = Some(running.clone());
+        self.running = Some(running.clone());
         match self.dcs.write_backup(&record, revision).await {
             Ok(CasOutcome::Applied) => {}
-            Ok(CasOutcome::Lost) => return,
+            Ok(CasOutcome::Lost) => {
+                self.running = None;
+                return;
+            }
             Err(e) => {
+                self.running = None;
                 warn!("cannot claim the backup slot: {e}");
                 return;
             }
