@@ -63,6 +63,8 @@ pub struct ExtraYaml {
     pub parameters: Vec<String>,
     /// Under `postgresql:` (e.g. `create_replica_methods: [pgbackrest, basebackup]`).
     pub postgresql: Vec<String>,
+    /// Under `bootstrap:` (e.g. `method: pgbackrest`).
+    pub bootstrap: Vec<String>,
     /// `bootstrap.pg_hba` instead of the default (trust locally, md5 on 127.0.0.1).
     pub pg_hba: Option<Vec<String>>,
 }
@@ -201,7 +203,7 @@ restapi:
 {auth}{restapi_extra}{ctl}etcd3:
   hosts: {etcd}
 {etcd3_extra}bootstrap:
-  dcs:
+{bootstrap_extra}  dcs:
     ttl: {ttl}
     loop_wait: {loop_wait}
     retry_timeout: {retry}
@@ -267,6 +269,7 @@ restapi:
             rewind_extra = indent(&x.rewind, 6),
             parameters_extra = indent(&x.parameters, 4),
             postgresql_extra = indent(&x.postgresql, 2),
+            bootstrap_extra = indent(&x.bootstrap, 2),
         )
     }
 

@@ -377,6 +377,7 @@ pub fn settings(home: &Path, name: &str, port: u16) -> PgSettings {
         use_slots: true,
         callbacks: BTreeMap::new(),
         repo_clone: None,
+        repo_bootstrap: None,
     }
 }
 

@@ -11,7 +11,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use ha_tests::agent::{AgentProc, ClusterSettings};
+use ha_tests::agent::{AgentProc, ClusterSettings, ExtraYaml};
 use ha_tests::cluster::{Opts, TestCluster};
 use ha_tests::ctl::hactl;
 use ha_tests::procs::{RunAs, init_tracing, wait_for, workspace_bin};
@@ -405,4 +405,48 @@ async fn backups_follow_the_leader_and_restore_to_a_point_in_time() {
         .await
         .unwrap();
     c.wait_healthy(Duration::from_secs(60)).await;
+
+    info!("--- a new cluster bootstrapped from the repository (bootstrap.method: pgbackrest) at T");
+    stop_all(&mut c).await;
+    let repo = parent.join("repo");
+    let copy = ClusterSettings {
+        scope: format!("{}-copy", c.settings.scope),
+        extra_yaml: format!("backup:\n  repo_path: {}\n", repo.display()),
+        extra: ExtraYaml {
+            bootstrap: vec![
+                "method: pgbackrest".into(),
+                "pgbackrest:".into(),
+                format!("  stanza: {}", c.settings.scope),
+                "  type: time".into(),
+                format!("  target: \"{t}\""),
+            ],
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let d = TestCluster::start(
+        "backup_bootstrap",
+        Opts {
+            nodes: 1,
+            settings: copy,
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(d.wait_for_leader(Duration::from_secs(90)).await, "node1");
+    assert_eq!(
+        count(&d, "node1", "select count(*) from t").await,
+        Some(100)
+    );
+    let recovery_left = count(
+        &d,
+        "node1",
+        "select count(*) from pg_file_settings where name like 'recovery_target%' or name = 'restore_command'",
+    )
+    .await;
+    assert_eq!(
+        recovery_left,
+        Some(0),
+        "recovery settings reset after the promotion"
+    );
 }

@@ -149,6 +149,7 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
             "hostssl replication replicator 127.0.0.1/32 md5".into(),
         ]),
         postgresql: Vec::new(),
+        bootstrap: Vec::new(),
     };
     let opts = Opts {
         settings: ClusterSettings {

@@ -267,6 +267,19 @@ impl Config {
         })
     }
 
+    /// `bootstrap.method: pgbackrest` (with a `backup` section, checked at load).
+    pub(super) fn repo_bootstrap(&self) -> Option<crate::pg::RepoBootstrap> {
+        let src = self.bootstrap.as_ref()?.from_repo.as_ref()?;
+        let b = self.backup.as_ref()?;
+        Some(crate::pg::RepoBootstrap {
+            config_file: b.config_file.clone(),
+            stanza: src.stanza.clone().unwrap_or_else(|| b.stanza.clone()),
+            kind: src.kind.clone(),
+            target: src.target.clone(),
+            set: src.set.clone(),
+        })
+    }
+
     /// With a `backup` section, every member archives through pgBackRest: `archive_mode = on`
     /// (only a primary archives, so archiving follows the leader) and pgBackRest's
     /// `archive-push` as `archive_command`; these win over any value in `parameters`.
@@ -283,4 +296,54 @@ impl Config {
         }
         params
     }
+}
+
+/// `bootstrap.pgbackrest` as written.
+#[derive(Debug, Default, Deserialize)]
+pub(super) struct RawRepoSource {
+    pub stanza: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub target: Option<String>,
+    pub set: Option<String>,
+    /// Patroni's custom-bootstrap keys: accepted, not used (a warning says so).
+    pub command: Option<Value>,
+    #[allow(dead_code)]
+    pub keep_existing_recovery_conf: Option<Value>,
+    #[allow(dead_code)]
+    pub no_params: Option<Value>,
+    pub recovery_conf: Option<Value>,
+}
+
+/// Validates `bootstrap.pgbackrest`.
+pub(super) fn repo_source(raw: RawRepoSource, ctx: &mut Ctx<'_>) -> Result<super::RepoSource> {
+    let kind = raw.kind.unwrap_or_else(|| "default".into());
+    let needs_target = matches!(kind.as_str(), "time" | "lsn" | "name");
+    if !needs_target && !matches!(kind.as_str(), "default" | "immediate") {
+        return Err(ctx.invalid(
+            "bootstrap.pgbackrest.type",
+            format!("{kind:?}: expected default, immediate, time, lsn or name"),
+        ));
+    }
+    if needs_target != raw.target.is_some() {
+        return Err(ctx.invalid(
+            "bootstrap.pgbackrest.target",
+            format!(
+                "type {kind} {} a target",
+                if needs_target { "needs" } else { "takes no" }
+            ),
+        ));
+    }
+    if raw.command.is_some() || raw.recovery_conf.is_some() {
+        ctx.warn(
+            "bootstrap.pgbackrest",
+            "command and recovery_conf are not used: the agent runs pgbackrest restore itself",
+        );
+    }
+    Ok(super::RepoSource {
+        stanza: raw.stanza,
+        kind,
+        target: raw.target,
+        set: raw.set,
+    })
 }

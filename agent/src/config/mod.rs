@@ -140,6 +140,22 @@ pub struct BootstrapConfig {
     pub initdb_args: Vec<String>,
     /// `bootstrap.pg_hba`.
     pub pg_hba: Option<Vec<String>>,
+    /// `bootstrap.method: pgbackrest` with `bootstrap.pgbackrest`: a new cluster from a backup.
+    pub from_repo: Option<RepoSource>,
+}
+
+/// `bootstrap.pgbackrest` (with `bootstrap.method: pgbackrest`): which backup a new cluster
+/// starts from; the repository is the `backup` section's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoSource {
+    /// `stanza` (default: `backup.stanza`): e.g. the stanza of the cluster being copied.
+    pub stanza: Option<String>,
+    /// `type`: `default` (end of the archive, the default), `time`, `lsn`, `name`, `immediate`.
+    pub kind: String,
+    /// `target`: the time, LSN or restore point name.
+    pub target: Option<String>,
+    /// `set`: a backup label.
+    pub set: Option<String>,
 }
 
 /// `tags`.
@@ -358,6 +374,7 @@ impl Config {
             use_slots: dynamic.use_slots,
             callbacks: pg.callbacks.clone(),
             repo_clone: self.repo_clone(),
+            repo_bootstrap: self.repo_bootstrap(),
         }
     }
 

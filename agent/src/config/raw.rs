@@ -97,6 +97,7 @@ pub(super) struct RawEtcd3 {
 pub(super) struct RawBootstrap {
     pub dcs: Option<Value>,
     pub method: Option<String>,
+    pub pgbackrest: Option<super::backup::RawRepoSource>,
     pub initdb: Option<Value>,
     pub pg_hba: Option<Vec<String>>,
     pub users: Option<Value>,

@@ -71,6 +71,12 @@ pub(super) fn config(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config> {
         Some(b) => Some(backup::backup(b, &postgresql.data_dir, &scope, ctx)?),
         None => None,
     };
+    if backup.is_none() && bootstrap.as_ref().is_some_and(|b| b.from_repo.is_some()) {
+        return Err(ctx.invalid(
+            "bootstrap.method",
+            "pgbackrest needs a backup section (the repository to restore from)",
+        ));
+    }
     if backup.is_none()
         && postgresql
             .create_replica_methods
@@ -130,12 +136,21 @@ pub(super) fn check_member_name(name: &str) -> std::result::Result<(), String> {
 }
 
 fn bootstrap(raw: RawBootstrap, ctx: &mut Ctx<'_>) -> Result<BootstrapConfig> {
-    if let Some(m) = raw.method.as_deref().filter(|m| *m != "initdb") {
-        return Err(ctx.invalid(
-            "bootstrap.method",
-            format!("{m:?}: only initdb is supported (custom bootstrap methods are not)"),
-        ));
-    }
+    let from_repo = match raw.method.as_deref() {
+        None | Some("initdb") => None,
+        Some("pgbackrest") => Some(backup::repo_source(
+            raw.pgbackrest.unwrap_or_default(),
+            ctx,
+        )?),
+        Some(m) => {
+            return Err(ctx.invalid(
+                "bootstrap.method",
+                format!(
+                    "{m:?}: only initdb and pgbackrest are supported (other custom methods are not)"
+                ),
+            ));
+        }
+    };
     for (key, v) in [
         ("bootstrap.post_bootstrap", &raw.post_bootstrap),
         ("bootstrap.post_init", &raw.post_init),
@@ -181,6 +196,7 @@ fn bootstrap(raw: RawBootstrap, ctx: &mut Ctx<'_>) -> Result<BootstrapConfig> {
         dcs,
         initdb_args,
         pg_hba: raw.pg_hba,
+        from_repo,
     })
 }
 

@@ -318,6 +318,7 @@ pub(crate) mod tests {
             use_slots: true,
             callbacks: BTreeMap::new(),
             repo_clone: None,
+            repo_bootstrap: None,
         }
     }
 

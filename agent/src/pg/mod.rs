@@ -166,6 +166,22 @@ pub struct RepoClone {
     pub then_basebackup: bool,
 }
 
+/// `bootstrap.method: pgbackrest`: a new cluster starts from a backup in the repository
+/// (recovered to `target` and promoted) instead of initdb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoBootstrap {
+    /// The agent's pgBackRest configuration file (`backup.config_file`).
+    pub config_file: PathBuf,
+    /// The stanza to restore from (another cluster's, or this one's).
+    pub stanza: String,
+    /// pgBackRest's `--type`: `default` (end of the archive), `time`, `lsn`, `name`, `immediate`.
+    pub kind: String,
+    /// `--target` for `time`, `lsn` and `name`.
+    pub target: Option<String>,
+    /// `--set`: a backup label.
+    pub set: Option<String>,
+}
+
 /// Everything `LocalPostgres` needs to run one member's PostgreSQL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PgSettings {
@@ -210,6 +226,8 @@ pub struct PgSettings {
     pub callbacks: BTreeMap<String, String>,
     /// Clone from the pgBackRest repository first (`create_replica_methods`).
     pub repo_clone: Option<RepoClone>,
+    /// Bootstrap from the pgBackRest repository instead of initdb (`bootstrap.method`).
+    pub repo_bootstrap: Option<RepoBootstrap>,
 }
 
 /// One row of `pg_stat_replication`, for `GET /patroni`.

@@ -98,3 +98,37 @@ fn bad_backup_values_are_refused_naming_the_key() {
     assert_eq!(b.repo_path, None);
     assert_eq!(b.options["repo1-type"], "s3");
 }
+
+#[test]
+fn a_cluster_can_bootstrap_from_the_repository() {
+    let fx = Fixture::new();
+    let repo = fx.path().join("repo");
+    std::fs::create_dir(&repo).unwrap();
+    let mut v = with_backup(&fx, json!({"repo_path": repo}));
+    set(
+        &mut v,
+        "bootstrap",
+        json!({"method": "pgbackrest", "pgbackrest": {"stanza": "old", "type": "time", "target": "2026-12-03 14:00:00+00"}}),
+    );
+    let (cfg, _) = ok(&v);
+    let rb = cfg
+        .pg_settings(&cfg.initial_dynamic())
+        .repo_bootstrap
+        .unwrap();
+    assert_eq!((rb.stanza.as_str(), rb.kind.as_str()), ("old", "time"));
+    assert_eq!(rb.target.as_deref(), Some("2026-12-03 14:00:00+00"));
+    set(&mut v, "bootstrap.pgbackrest", json!({"type": "time"}));
+    rejected(&v, "bootstrap.pgbackrest.target");
+    set(&mut v, "bootstrap.pgbackrest", json!({"type": "sometime"}));
+    rejected(&v, "bootstrap.pgbackrest.type");
+    let mut v = fx.minimal();
+    set(&mut v, "bootstrap", json!({"method": "pgbackrest"}));
+    rejected(&v, "bootstrap.method");
+    set(
+        &mut v,
+        "postgresql.create_replica_methods",
+        json!(["pgbackrest"]),
+    );
+    set(&mut v, "bootstrap", json!({}));
+    rejected(&v, "postgresql.create_replica_methods");
+}
