@@ -301,7 +301,23 @@ async fn backups_follow_the_leader_and_restore_to_a_point_in_time() {
         .await
         .unwrap();
 
-    info!("--- kill -9 of the leader; the new leader archives (pgbackrest check passes)");
+    info!(
+        "--- the segment with these rows is completed but cannot be archived; kill -9 of the leader"
+    );
+    let archive_dir = parent
+        .join("repo/archive")
+        .join(&c.settings.scope)
+        .join("15-1/0000000100000000");
+    let archive_mode = |mode: u32| {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&archive_dir, std::fs::Permissions::from_mode(mode)).unwrap();
+    };
+    archive_mode(0o500);
+    let switched: String = l
+        .query_one("select pg_walfile_name(pg_switch_wal())", &[])
+        .await
+        .unwrap()
+        .get(0);
     let replicas = c.others(&[&leader]);
     let rs: Vec<&str> = replicas.iter().map(String::as_str).collect();
     c.wait_streaming(&leader, &rs, Duration::from_secs(30))
@@ -314,7 +330,19 @@ async fn backups_follow_the_leader_and_restore_to_a_point_in_time() {
         all.then_some(())
     })
     .await;
+    let in_archive = || {
+        std::fs::read_dir(&archive_dir)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(&switched))
+    };
+    assert!(!in_archive(), "{switched} could not be archived");
     c.node_mut(&leader).kill_node().await;
+    archive_mode(0o750);
+
+    info!(
+        "--- the new leader pushes the old primary's unarchived segment; pgbackrest check passes"
+    );
     let new = c
         .wait_for_leader_other_than(&leader, Duration::from_secs(60))
         .await;
@@ -330,6 +358,12 @@ async fn backups_follow_the_leader_and_restore_to_a_point_in_time() {
             info!(ok, %text, "pgbackrest check");
             ok.then_some(())
         },
+    )
+    .await;
+    wait_for(
+        "the old primary's last segment archived by the new leader",
+        Duration::from_secs(60),
+        || async { in_archive().then_some(()) },
     )
     .await;
 

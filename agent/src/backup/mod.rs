@@ -7,6 +7,8 @@
 //!   `backup-members/<name>` (where each member's PostgreSQL is).
 //! - `info`: `pgbackrest info --output=json`, read for `hactl backups` and the runner.
 //! - `runner`: the task beside the HA loop that runs what `ha::backup::decide_backup` says.
+//! - `wal_gap`: a new leader pushes the completed WAL of older timelines still in its
+//!   `pg_wal`, which the old primary may have died before archiving.
 //!
 //! The policy (is a backup due, which type, from where) is pure and lives in `ha::backup`;
 //! nothing here decides. Backups never block the HA loop: they run as a background job.
@@ -16,3 +18,4 @@ pub mod pgbackrest;
 pub mod record;
 pub mod runner;
 pub mod schedule;
+pub mod wal_gap;

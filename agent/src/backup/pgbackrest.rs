@@ -227,13 +227,18 @@ impl Pgbackrest {
         &self.config_file
     }
 
-    /// Runs `command` with `args`; stdout on success.
+    /// Runs `command` with `args` (options `--x=y`, and operands such as a WAL file); stdout
+    /// on success.
     pub async fn run(&self, command: &str, args: &[String], timeout: Duration) -> Result<String> {
+        // Options (`--x`) go before the command, operands (a WAL file) after it.
+        let (options, operands): (Vec<&String>, Vec<&String>) =
+            args.iter().partition(|a| a.starts_with("--"));
         let mut cmd = Command::new("pgbackrest");
         cmd.arg(format!("--config={}", self.config_file.display()))
             .arg(format!("--stanza={}", self.stanza))
-            .args(args)
+            .args(options)
             .arg(command)
+            .args(operands)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

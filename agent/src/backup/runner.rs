@@ -166,11 +166,23 @@ impl Runner {
         }
     }
 
-    /// `stanza-create` (a no-op on a valid stanza), then `check` (archiving works).
+    /// `stanza-create` (a no-op on a valid stanza), the WAL of older timelines the old
+    /// primary may not have archived (`wal_gap`), then `check` (archiving works).
     async fn create_stanza(&self) -> bool {
         if let Err(e) = self.pgbr.run("stanza-create", &[], SHORT_TIMEOUT).await {
             warn!("cannot create the pgBackRest stanza (retrying): {e}");
             return false;
+        }
+        let (pushed, err) =
+            super::wal_gap::push_old_segments(&self.pgbr, &self.cfg.postgresql.data_dir).await;
+        if pushed > 0 {
+            info!(
+                pushed,
+                "pushed WAL segments of older timelines the old primary may not have archived"
+            );
+        }
+        if let Some(e) = err {
+            warn!("could not push the WAL of older timelines: {e}");
         }
         match self.pgbr.run("check", &[], SHORT_TIMEOUT).await {
             Ok(_) => info!(stanza = %self.backup.stanza, "stanza ready and WAL archiving checked"),
