@@ -116,9 +116,20 @@ pub async fn run(cfg: Config, warnings: Vec<Warning>) -> anyhow::Result<Exit> {
         crate::VERSION
     );
 
+    let backups = crate::backup::runner::spawn(
+        cfg.clone(),
+        dcs.clone(),
+        snap_tx.subscribe(),
+        cancel.clone(),
+    );
     let runtime = Runtime::new(cfg.clone(), dcs, Arc::new(pg), peers, snap_tx, req_rx)
         .with_failsafe(failsafe);
-    let exit = runtime.run(cancel).await;
+    let exit = runtime.run(cancel.clone()).await;
+    // A fatal exit does not cancel the token: stop the backup runner (and its job) too.
+    cancel.cancel();
+    if let Some(b) = backups {
+        let _ = tokio::time::timeout(Duration::from_secs(2), b).await;
+    }
     api_cancel.cancel();
     let _ = tokio::time::timeout(Duration::from_secs(2), api_task).await;
     Ok(exit)

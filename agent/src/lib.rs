@@ -11,9 +11,11 @@
 //!   pg_basebackup, pg_rewind, configuration files, state queries.
 //! - `config`: the Patroni-style YAML file and `PATRONI_*` overrides, validated.
 //! - `api`: the REST API (health checks for HAProxy, status JSON, switchover).
+//! - `backup`: backups with pgBackRest, run by the leader on cron schedules.
 
 pub mod api;
 pub mod app;
+pub mod backup;
 pub mod clock;
 pub mod config;
 pub mod dcs;

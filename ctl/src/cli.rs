@@ -99,4 +99,10 @@ pub enum Command {
     Version(cmd::version::Args),
     /// Print a shell completion script.
     Completions(cmd::completions::Args),
+    /// Run a pgBackRest backup now (on the leader, from a healthy replica when there is one).
+    Backup(cmd::backup::BackupArgs),
+    /// List the backups in the pgBackRest repository (needs -c with the agent's YAML).
+    Backups(cmd::backup::BackupsArgs),
+    /// Restore a stopped cluster from the repository into a new data directory.
+    Restore(cmd::restore::Args),
 }

@@ -282,6 +282,10 @@ fn topology_order(members: Vec<Map<String, Value>>) -> Vec<Map<String, Value>> {
     out
 }
 
+fn unix_now() -> u64 {
+    ha_agent::backup::runner::unix_now()
+}
+
 /// patronictl's `get_cluster_service_info`.
 fn service_info(c: &Cluster) -> Vec<String> {
     let mut lines = Vec::new();
@@ -291,6 +295,13 @@ fn service_info(c: &Cluster) -> Vec<String> {
     // hapg's own: patronictl has no such lines.
     if let Some(why) = ha_agent::api::sync::shortfall(c) {
         let mut s = why;
+        if let Some(first) = s.get_mut(0..1) {
+            first.make_ascii_uppercase();
+        }
+        lines.push(s);
+    }
+    if let Some(b) = c.backup.as_ref().and_then(|b| b.value.summary(unix_now())) {
+        let mut s = b;
         if let Some(first) = s.get_mut(0..1) {
             first.make_ascii_uppercase();
         }

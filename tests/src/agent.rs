@@ -61,6 +61,10 @@ pub struct ExtraYaml {
     pub rewind: Vec<String>,
     /// Under `postgresql.parameters:` (local parameters).
     pub parameters: Vec<String>,
+    /// Under `postgresql:` (e.g. `create_replica_methods: [pgbackrest, basebackup]`).
+    pub postgresql: Vec<String>,
+    /// Under `bootstrap:` (e.g. `method: pgbackrest`).
+    pub bootstrap: Vec<String>,
     /// `bootstrap.pg_hba` instead of the default (trust locally, md5 on 127.0.0.1).
     pub pg_hba: Option<Vec<String>>,
 }
@@ -199,7 +203,7 @@ restapi:
 {auth}{restapi_extra}{ctl}etcd3:
   hosts: {etcd}
 {etcd3_extra}bootstrap:
-  dcs:
+{bootstrap_extra}  dcs:
     ttl: {ttl}
     loop_wait: {loop_wait}
     retry_timeout: {retry}
@@ -233,7 +237,7 @@ restapi:
 {replication_extra}    rewind:
       username: rewind_user
       password: rewind-pass
-{rewind_extra}  parameters:
+{rewind_extra}{postgresql_extra}  parameters:
     unix_socket_directories: {dir}
     shared_buffers: 16MB
     fsync: {fsync}
@@ -264,6 +268,8 @@ restapi:
             superuser_extra = indent(&x.superuser, 6),
             rewind_extra = indent(&x.rewind, 6),
             parameters_extra = indent(&x.parameters, 4),
+            postgresql_extra = indent(&x.postgresql, 2),
+            bootstrap_extra = indent(&x.bootstrap, 2),
         )
     }
 

@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 pub mod agent;
+pub mod backup;
 pub mod cluster;
 pub mod ctl;
 pub mod direct;

@@ -376,6 +376,8 @@ pub fn settings(home: &Path, name: &str, port: u16) -> PgSettings {
         pgpass: home.join("pgpass"),
         use_slots: true,
         callbacks: BTreeMap::new(),
+        repo_clone: None,
+        repo_bootstrap: None,
     }
 }
 

@@ -148,6 +148,8 @@ async fn a_cluster_secured_by_configuration_works_and_keeps_its_secrets() {
             "host all all 127.0.0.1/32 md5".into(),
             "hostssl replication replicator 127.0.0.1/32 md5".into(),
         ]),
+        postgresql: Vec::new(),
+        bootstrap: Vec::new(),
     };
     let opts = Opts {
         settings: ClusterSettings {

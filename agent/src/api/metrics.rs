@@ -249,7 +249,43 @@ pub fn render(snap: &NodeSnapshot, now_secs: f64) -> String {
         "gauge",
         state_idx.to_string(),
     );
-    let _ = now_secs;
+    // hapg's own: backups (only with a `backup` record in etcd).
+    if let Some(rec) = snap.cluster.as_ref().and_then(|c| c.backup.as_ref()) {
+        let r = &rec.value;
+        if let Some(g) = &r.last_good {
+            let end = g.finished.unwrap_or(g.started) as f64;
+            gauge(
+                "hapg_backup_last_good_age_seconds",
+                "Seconds since the last successful backup finished.",
+                "gauge",
+                format!("{}", (now_secs - end).max(0.0).round()),
+            );
+            gauge(
+                "hapg_backup_last_good_size_bytes",
+                "Database size in the last successful backup.",
+                "gauge",
+                g.size.unwrap_or(0).to_string(),
+            );
+            gauge(
+                "hapg_backup_last_good_duration_seconds",
+                "How long the last successful backup took.",
+                "gauge",
+                g.duration().unwrap_or(0).to_string(),
+            );
+        }
+        gauge(
+            "hapg_backup_last_failed",
+            "Value is 1 if the last backup failed, 0 otherwise.",
+            "gauge",
+            b(r.last.as_ref().is_some_and(|l| !l.ok)),
+        );
+        gauge(
+            "hapg_backup_running",
+            "Value is 1 while a backup runs, 0 otherwise.",
+            "gauge",
+            b(r.running.is_some()),
+        );
+    }
     out
 }
 

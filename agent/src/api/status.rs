@@ -269,6 +269,7 @@ pub fn cluster_health(snap: &NodeSnapshot, c: &Cluster) -> (&'static str, String
     let leader_pos = leader_position(c);
     let mut problems: Vec<String> = conflict.into_iter().collect();
     problems.extend(super::sync::shortfall(c));
+    problems.extend(c.backup.as_ref().and_then(|b| b.value.problem()));
     for m in c.members.iter().filter(|m| m.name != leader) {
         let r = &m.record;
         if r.state != "running" || r.replication_state.as_deref() != Some("streaming") {

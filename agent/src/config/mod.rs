@@ -17,6 +17,7 @@
 mod addr;
 pub mod allowlist;
 mod args;
+mod backup;
 mod dynamic;
 mod dynamic_keep;
 mod dynamic_slots;
@@ -37,6 +38,8 @@ mod tests;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+
+pub use backup::BackupConfig;
 
 use crate::dcs::EtcdSettings;
 use crate::ha::{HaConfig, Millis};
@@ -138,6 +141,22 @@ pub struct BootstrapConfig {
     pub initdb_args: Vec<String>,
     /// `bootstrap.pg_hba`.
     pub pg_hba: Option<Vec<String>>,
+    /// `bootstrap.method: pgbackrest` with `bootstrap.pgbackrest`: a new cluster from a backup.
+    pub from_repo: Option<RepoSource>,
+}
+
+/// `bootstrap.pgbackrest` (with `bootstrap.method: pgbackrest`): which backup a new cluster
+/// starts from; the repository is the `backup` section's.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoSource {
+    /// `stanza` (default: `backup.stanza`): e.g. the stanza of the cluster being copied.
+    pub stanza: Option<String>,
+    /// `type`: `default` (end of the archive, the default), `time`, `lsn`, `name`, `immediate`.
+    pub kind: String,
+    /// `target`: the time, LSN or restore point name.
+    pub target: Option<String>,
+    /// `set`: a backup label.
+    pub set: Option<String>,
 }
 
 /// `tags`.
@@ -199,6 +218,8 @@ pub struct PostgresqlConfig {
     pub basebackup_args: Vec<String>,
     /// `postgresql.callbacks`.
     pub callbacks: BTreeMap<String, String>,
+    /// `postgresql.create_replica_methods` we support (`basebackup`, `pgbackrest`), in order.
+    pub create_replica_methods: Vec<String>,
 }
 
 /// A validated configuration file.
@@ -230,6 +251,8 @@ pub struct Config {
     pub watchdog: WatchdogConfig,
     /// `fence`.
     pub fence: FenceConfig,
+    /// `backup` (hapg's own section): backups with pgBackRest.
+    pub backup: Option<BackupConfig>,
 }
 
 /// `watchdog` (Patroni's section). The device is held by the fence process.
@@ -336,7 +359,11 @@ impl Config {
             superuser: pg.superuser.clone(),
             replication: pg.replication.clone(),
             rewind: pg.rewind.clone(),
-            parameters: params::merge(&dynamic.parameters, &pg.parameters, dynamic.use_pg_rewind),
+            parameters: self.with_archiving(params::merge(
+                &dynamic.parameters,
+                &pg.parameters,
+                dynamic.use_pg_rewind,
+            )),
             // Patroni: the local pg_hba wins; else the cluster's `postgresql.pg_hba`.
             pg_hba: pg.pg_hba.clone().or_else(|| dynamic_pg_hba(&dynamic.raw)),
             bootstrap_pg_hba: self.bootstrap.as_ref().and_then(|b| b.pg_hba.clone()),
@@ -349,6 +376,8 @@ impl Config {
             pgpass: pg.pgpass.clone(),
             use_slots: dynamic.use_slots,
             callbacks: pg.callbacks.clone(),
+            repo_clone: self.repo_clone(),
+            repo_bootstrap: self.repo_bootstrap(),
         }
     }
 

@@ -155,19 +155,34 @@ pub(super) fn postgresql(
             tool_args(v, BASEBACKUP_OWNED).map_err(|r| ctx.invalid("postgresql.basebackup", r))?
         }
     };
-    if let Some(methods) = &raw.create_replica_methods {
-        if !methods.iter().any(|m| m == "basebackup") {
-            return Err(ctx.invalid(
-                "postgresql.create_replica_methods",
-                format!("{methods:?}: only basebackup is supported, and it is not listed"),
-            ));
+    let create_replica_methods = match &raw.create_replica_methods {
+        None => vec!["basebackup".to_string()],
+        Some(methods) => {
+            let known: Vec<String> = methods
+                .iter()
+                .filter(|m| matches!(m.as_str(), "basebackup" | "pgbackrest"))
+                .cloned()
+                .collect();
+            if known.is_empty() {
+                return Err(ctx.invalid(
+                    "postgresql.create_replica_methods",
+                    format!("{methods:?}: only basebackup and pgbackrest are supported, and neither is listed"),
+                ));
+            }
+            if known.len() < methods.len() {
+                ctx.warn(
+                    "postgresql.create_replica_methods",
+                    "only basebackup and pgbackrest are used; the other methods are not supported",
+                );
+            }
+            known
         }
-        if methods.len() > 1 {
-            ctx.warn(
-                "postgresql.create_replica_methods",
-                "only basebackup is used; the other methods are not supported",
-            );
-        }
+    };
+    if super::validate::is_set(&raw.pgbackrest) {
+        ctx.warn(
+            "postgresql.pgbackrest",
+            "not used: the pgbackrest method restores with the backup section's repository",
+        );
     }
     let callbacks = raw.callbacks.clone().unwrap_or_default();
     for k in callbacks
@@ -195,6 +210,7 @@ pub(super) fn postgresql(
         pg_hba: raw.pg_hba,
         basebackup_args,
         callbacks,
+        create_replica_methods,
     };
     Ok((config, hosts))
 }

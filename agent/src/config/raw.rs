@@ -35,6 +35,7 @@ pub(super) struct RawConfig {
     pub watchdog: Option<RawWatchdog>,
     pub fence: Option<RawFence>,
     pub log: Option<RawLog>,
+    pub backup: Option<super::backup::RawBackup>,
 }
 
 /// `restapi`.
@@ -96,6 +97,7 @@ pub(super) struct RawEtcd3 {
 pub(super) struct RawBootstrap {
     pub dcs: Option<Value>,
     pub method: Option<String>,
+    pub pgbackrest: Option<super::backup::RawRepoSource>,
     pub initdb: Option<Value>,
     pub pg_hba: Option<Vec<String>>,
     pub users: Option<Value>,
@@ -121,6 +123,7 @@ pub(super) struct RawPostgresql {
     pub callbacks: Option<BTreeMap<String, String>>,
     pub create_replica_methods: Option<Vec<String>>,
     pub basebackup: Option<Value>,
+    pub pgbackrest: Option<Value>,
     #[serde(default, deserialize_with = "lenient_bool")]
     pub use_unix_socket: Option<bool>,
     pub use_unix_socket_repl: Option<Value>,

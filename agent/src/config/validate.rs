@@ -13,7 +13,7 @@ use super::args::{INITDB_OWNED, tool_args};
 use super::dynamic;
 use super::load::Ctx;
 use super::raw::{RawBootstrap, RawConfig, kind_of};
-use super::{BootstrapConfig, Config, Result, etcd3, guards, pgconf, restapi, tags};
+use super::{BootstrapConfig, Config, Result, backup, etcd3, guards, pgconf, restapi, tags};
 
 /// Patroni's default namespace.
 const DEFAULT_NAMESPACE: &str = "/service/";
@@ -67,6 +67,27 @@ pub(super) fn config(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config> {
     let watchdog = guards::watchdog(raw.watchdog.unwrap_or_default(), ctx)?;
     let fence = guards::fence(raw.fence.unwrap_or_default(), &postgresql.data_dir, ctx)?;
     guards::check_together(&watchdog, &fence, bootstrap.as_ref(), ctx)?;
+    let backup = match raw.backup {
+        Some(b) => Some(backup::backup(b, &postgresql.data_dir, &scope, ctx)?),
+        None => None,
+    };
+    if backup.is_none() && bootstrap.as_ref().is_some_and(|b| b.from_repo.is_some()) {
+        return Err(ctx.invalid(
+            "bootstrap.method",
+            "pgbackrest needs a backup section (the repository to restore from)",
+        ));
+    }
+    if backup.is_none()
+        && postgresql
+            .create_replica_methods
+            .iter()
+            .any(|m| m == "pgbackrest")
+    {
+        return Err(ctx.invalid(
+            "postgresql.create_replica_methods",
+            "pgbackrest needs a backup section (the repository to restore from)",
+        ));
+    }
     Ok(Config {
         path: ctx.path.to_owned(),
         scope,
@@ -81,6 +102,7 @@ pub(super) fn config(raw: RawConfig, ctx: &mut Ctx<'_>) -> Result<Config> {
         log,
         watchdog,
         fence,
+        backup,
     })
 }
 
@@ -114,12 +136,21 @@ pub(super) fn check_member_name(name: &str) -> std::result::Result<(), String> {
 }
 
 fn bootstrap(raw: RawBootstrap, ctx: &mut Ctx<'_>) -> Result<BootstrapConfig> {
-    if let Some(m) = raw.method.as_deref().filter(|m| *m != "initdb") {
-        return Err(ctx.invalid(
-            "bootstrap.method",
-            format!("{m:?}: only initdb is supported (custom bootstrap methods are not)"),
-        ));
-    }
+    let from_repo = match raw.method.as_deref() {
+        None | Some("initdb") => None,
+        Some("pgbackrest") => Some(backup::repo_source(
+            raw.pgbackrest.unwrap_or_default(),
+            ctx,
+        )?),
+        Some(m) => {
+            return Err(ctx.invalid(
+                "bootstrap.method",
+                format!(
+                    "{m:?}: only initdb and pgbackrest are supported (other custom methods are not)"
+                ),
+            ));
+        }
+    };
     for (key, v) in [
         ("bootstrap.post_bootstrap", &raw.post_bootstrap),
         ("bootstrap.post_init", &raw.post_init),
@@ -165,6 +196,7 @@ fn bootstrap(raw: RawBootstrap, ctx: &mut Ctx<'_>) -> Result<BootstrapConfig> {
         dcs,
         initdb_args,
         pg_hba: raw.pg_hba,
+        from_repo,
     })
 }
 

@@ -19,6 +19,7 @@
 //!
 //! This module does not decide anything: it reports outcomes and leaves policy to `ha`.
 
+mod backup;
 mod cache;
 mod conn;
 mod lease;

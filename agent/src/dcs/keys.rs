@@ -63,6 +63,14 @@ impl Keys {
     pub fn failsafe(&self) -> String {
         format!("{}failsafe", self.base)
     }
+    /// `backup` (hapg's own): backup schedule claims and results.
+    pub fn backup(&self) -> String {
+        format!("{}backup", self.base)
+    }
+    /// `backup-members/<name>` (hapg's own): where a member's PostgreSQL is, for backups.
+    pub fn backup_member(&self, name: &str) -> String {
+        format!("{}backup-members/{name}", self.base)
+    }
     /// Which key of the cluster `full` is (`"leader"`, `"members/pg1"`, ...), if it is below
     /// the prefix.
     pub fn relative<'a>(&self, full: &'a str) -> Option<&'a str> {

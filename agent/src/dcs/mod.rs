@@ -113,6 +113,10 @@ pub struct Cluster {
     pub failsafe: Option<std::collections::BTreeMap<String, String>>,
     /// `config` exists but is not a JSON object: its mod_revision (the leader replaces it).
     pub config_garbage: Option<i64>,
+    /// `backup` (hapg's own key): schedule claims and results (`crate::backup::record`).
+    pub backup: Option<Versioned<crate::backup::record::BackupRecord>>,
+    /// `backup-members/<name>`: where each member's PostgreSQL is, for backups from a replica.
+    pub backup_members: std::collections::BTreeMap<String, crate::backup::record::BackupMember>,
 }
 
 impl Cluster {
@@ -194,7 +198,19 @@ impl Cluster {
                     Ok(m) => c.failsafe = Some(m),
                     Err(e) => bad(&e),
                 },
+                "backup" => {
+                    c.backup = Some(Versioned {
+                        value: crate::backup::record::BackupRecord::parse(&text),
+                        revision: kv.mod_revision,
+                    });
+                }
                 other => {
+                    if let Some(name) = other.strip_prefix("backup-members/") {
+                        if let Ok(m) = serde_json::from_str(&text) {
+                            c.backup_members.insert(name.to_string(), m);
+                        }
+                        continue;
+                    }
                     if let Some(name) = other.strip_prefix("members/") {
                         if name.is_empty() || name.contains('/') {
                             continue;

@@ -19,6 +19,7 @@
 //! (`no_leader`), we hold it (`leader`), someone else holds it (`replica`).
 
 pub mod action;
+pub mod backup;
 pub mod cadence;
 pub mod candidate;
 mod dcs_down;

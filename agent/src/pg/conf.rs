@@ -317,6 +317,8 @@ pub(crate) mod tests {
             pgpass: "/tmp/pg pass".into(),
             use_slots: true,
             callbacks: BTreeMap::new(),
+            repo_clone: None,
+            repo_bootstrap: None,
         }
     }
 

@@ -122,6 +122,16 @@ impl LocalPostgres {
     }
 
     async fn bootstrap_steps(&self, s: &PgSettings) -> Result<()> {
+        if let Some(rb) = &s.repo_bootstrap {
+            super::repo_clone::restore_for_bootstrap(s, rb).await?;
+            // recovery.signal (pgBackRest's) stays: PostgreSQL recovers to the target, then
+            // promotes; the roles are made once it accepts writes.
+            self.do_start(&StartAs::Primary, true).await?;
+            super::repo_clone::wait_promoted(s).await?;
+            self.create_roles(s).await?;
+            tracing::info!("bootstrap from the pgBackRest repository done");
+            return Ok(());
+        }
         let mut initdb = Invocation::new(&s.bin_dir, "initdb")
             .arg("-D")
             .arg(&s.data_dir)

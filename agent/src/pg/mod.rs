@@ -21,6 +21,7 @@ pub mod local;
 pub mod postmaster;
 pub mod query;
 pub mod replication;
+mod repo_clone;
 pub mod session;
 pub mod tls;
 
@@ -154,6 +155,34 @@ impl GucValue {
     }
 }
 
+/// `postgresql.create_replica_methods` with `pgbackrest` first: a new replica is restored
+/// from the pgBackRest repository (then streams) instead of copied from the leader.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoClone {
+    /// The agent's pgBackRest configuration file (`backup.config_file`).
+    pub config_file: PathBuf,
+    /// `backup.stanza`.
+    pub stanza: String,
+    /// `basebackup` is listed too: fall back to pg_basebackup when the restore fails.
+    pub then_basebackup: bool,
+}
+
+/// `bootstrap.method: pgbackrest`: a new cluster starts from a backup in the repository
+/// (recovered to `target` and promoted) instead of initdb.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RepoBootstrap {
+    /// The agent's pgBackRest configuration file (`backup.config_file`).
+    pub config_file: PathBuf,
+    /// The stanza to restore from (another cluster's, or this one's).
+    pub stanza: String,
+    /// pgBackRest's `--type`: `default` (end of the archive), `time`, `lsn`, `name`, `immediate`.
+    pub kind: String,
+    /// `--target` for `time`, `lsn` and `name`.
+    pub target: Option<String>,
+    /// `--set`: a backup label.
+    pub set: Option<String>,
+}
+
 /// Everything `LocalPostgres` needs to run one member's PostgreSQL.
 #[derive(Debug, Clone, PartialEq)]
 pub struct PgSettings {
@@ -196,6 +225,10 @@ pub struct PgSettings {
     pub use_slots: bool,
     /// `postgresql.callbacks`: `on_start`, `on_stop`, `on_restart`, `on_reload`, `on_role_change`.
     pub callbacks: BTreeMap<String, String>,
+    /// Clone from the pgBackRest repository first (`create_replica_methods`).
+    pub repo_clone: Option<RepoClone>,
+    /// Bootstrap from the pgBackRest repository instead of initdb (`bootstrap.method`).
+    pub repo_bootstrap: Option<RepoBootstrap>,
 }
 
 /// One row of `pg_stat_replication`, for `GET /patroni`.

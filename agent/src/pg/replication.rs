@@ -1,4 +1,5 @@
-//! `LocalPostgres`'s replication work: follow (re-point a replica), clone (pg_basebackup),
+//! `LocalPostgres`'s replication work: follow (re-point a replica), clone (pg_basebackup, or
+//! first a restore from the pgBackRest repository: `repo_clone.rs`),
 //! rewind (pg_rewind, with crash recovery first), replication slots, and reload.
 //!
 //! Invariants: clone and rewind never start PostgreSQL (the shell decides that); neither
@@ -29,7 +30,7 @@ use crate::ha::{MemberName, PgRole, StartAs, StopMode, Upstream};
 const STAGING: &str = ".hapg-clone";
 
 /// Creates `dir` (mode 0700) if it does not exist.
-fn ensure_dir(dir: &std::path::Path) -> Result<()> {
+pub(super) fn ensure_dir(dir: &std::path::Path) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let io = |what, source| PgError::Io {
         what,
@@ -237,40 +238,53 @@ impl LocalPostgres {
         let staging = s.data_dir.join(STAGING);
         remove_path(&staging)?;
         conf::write_pgpass(&s)?;
-        tracing::info!(host = %upstream.conn.host, port = upstream.conn.port, "pg_basebackup");
-        let mut run = Invocation::new(&s.bin_dir, "pg_basebackup")
-            .args(basebackup_args(&s, upstream, &staging))
-            .env("PGPASSFILE", &s.pgpass)
-            .env("PGAPPNAME", &s.member);
-        for (k, v) in super::connparams::libpq_env(&s, &s.replication)? {
-            run = run.env(k, v);
-        }
-        let res = run.run().await;
-        if let Err(e) = res {
-            // Nothing local was touched: the old data (if any) and PostgreSQL stay as they were.
-            if let Err(rm) = remove_path(&staging) {
-                tracing::error!(error = %rm, "could not remove the staging directory of a failed clone");
+        let method = match &s.repo_clone {
+            None => "basebackup",
+            Some(rc) => match super::repo_clone::restore_into(&s, rc, &staging, sysid).await {
+                Ok(()) => "pgbackrest",
+                Err(e) if rc.then_basebackup => {
+                    tracing::warn!(error = %e, "restore from the pgBackRest repository failed: trying pg_basebackup");
+                    "basebackup"
+                }
+                Err(e) => return Err(e),
+            },
+        };
+        if method == "basebackup" {
+            tracing::info!(host = %upstream.conn.host, port = upstream.conn.port, "pg_basebackup");
+            let mut run = Invocation::new(&s.bin_dir, "pg_basebackup")
+                .args(basebackup_args(&s, upstream, &staging))
+                .env("PGPASSFILE", &s.pgpass)
+                .env("PGAPPNAME", &s.member);
+            for (k, v) in super::connparams::libpq_env(&s, &s.replication)? {
+                run = run.env(k, v);
             }
-            return Err(e);
-        }
-        // The copy must be of the cluster `initialize` names: a leader that turned out to run
-        // another system does not get its data swapped in over ours.
-        let copied = controldata::read(&s.bin_dir, &staging).await;
-        let copied = copied.as_ref().map(|c| c.sysid.as_str());
-        if copied.ok() != Some(sysid) {
-            if let Err(rm) = remove_path(&staging) {
-                tracing::error!(error = %rm, "could not remove the staging directory of a refused clone");
+            let res = run.run().await;
+            if let Err(e) = res {
+                // Nothing local was touched: the old data (if any) and PostgreSQL stay as they were.
+                if let Err(rm) = remove_path(&staging) {
+                    tracing::error!(error = %rm, "could not remove the staging directory of a failed clone");
+                }
+                return Err(e);
             }
-            return Err(PgError::Other(format!(
-                "the copy from {} is of system {}, not {sysid} as the initialize key says: not used",
-                upstream.name,
-                copied.map_or_else(|e| format!("unknown ({e})"), str::to_string)
-            )));
+            // The copy must be of the cluster `initialize` names: a leader that turned out to run
+            // another system does not get its data swapped in over ours.
+            let copied = controldata::read(&s.bin_dir, &staging).await;
+            let copied = copied.as_ref().map(|c| c.sysid.as_str());
+            if copied.ok() != Some(sysid) {
+                if let Err(rm) = remove_path(&staging) {
+                    tracing::error!(error = %rm, "could not remove the staging directory of a refused clone");
+                }
+                return Err(PgError::Other(format!(
+                    "the copy from {} is of system {}, not {sysid} as the initialize key says: not used",
+                    upstream.name,
+                    copied.map_or_else(|e| format!("unknown ({e})"), str::to_string)
+                )));
+            }
         }
         // The copy is complete: only now stop the local server and swap the data in.
         self.do_stop(StopMode::Fast, true).await?;
         swap_in(&s.data_dir, &staging)?;
-        tracing::info!("clone done");
+        tracing::info!(method, "clone done");
         Ok(())
     }
 

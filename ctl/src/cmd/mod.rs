@@ -1,5 +1,6 @@
 //! One module per subcommand; this module dispatches and holds what they share.
 
+pub mod backup;
 pub mod completions;
 pub mod dsn;
 pub mod edit_config;
@@ -14,6 +15,7 @@ pub mod reinit;
 pub mod reload;
 pub mod remove;
 pub mod restart;
+pub mod restore;
 pub mod select;
 pub mod show_config;
 pub mod switchover;
@@ -80,6 +82,9 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::FixInitialize(a) => fix_initialize::run(&ctx, a).await,
         Command::Version(a) => version::run(&ctx, a).await,
         Command::Completions(a) => completions::run(a),
+        Command::Backup(a) => backup::run_backup(&ctx, a).await,
+        Command::Backups(a) => backup::run_backups(&ctx, a).await,
+        Command::Restore(a) => restore::run(&ctx, a).await,
     }
 }
 

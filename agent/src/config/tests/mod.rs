@@ -2,6 +2,7 @@
 //! validation rule, the dynamic configuration, and parameter merging. No processes; real
 //! paths come from temporary directories.
 
+mod backup;
 mod dynamic;
 mod env;
 mod load;
