@@ -389,7 +389,7 @@ pub async fn primary_and_replica(scratch: &Path) -> (PgNode, PgNode) {
     a.pg.sync_slots(&[MemberName::new("pg-a"), MemberName::new("pg-b")], &[])
         .await
         .expect("slots on pg-a");
-    b.pg.clone_from(&a.upstream(), &a.sysid().await)
+    b.pg.create_replica(&a.upstream(), &a.sysid().await)
         .await
         .expect("clone pg-b");
     b.pg.start(&ha_agent::ha::StartAs::Replica {

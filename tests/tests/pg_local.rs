@@ -175,7 +175,7 @@ fn clone_from_primary_starts_a_streaming_replica_that_uses_its_slot() {
 
             tracing::info!("--- a clone of another system than expected is not used");
             let err =
-                b.pg.clone_from(&a.upstream(), "7000000000000000001")
+                b.pg.create_replica(&a.upstream(), "7000000000000000001")
                     .await
                     .unwrap_err();
             assert!(err.to_string().contains("not used"), "{err}");
@@ -185,7 +185,7 @@ fn clone_from_primary_starts_a_streaming_replica_that_uses_its_slot() {
             );
 
             tracing::info!("--- clone");
-            b.pg.clone_from(&a.upstream(), &sysid).await.unwrap();
+            b.pg.create_replica(&a.upstream(), &sysid).await.unwrap();
             match b.status().await.state {
                 PgState::Stopped(s) => {
                     tracing::info!(state = ?s.control_state, "pg_control after clone");
@@ -388,7 +388,7 @@ fn follow_repoints_a_replica_without_restart() {
             let mut s = (*c.pg.settings()).clone();
             s.use_slots = false;
             c.pg.update(s);
-            c.pg.clone_from(&a.upstream(), &a.sysid().await)
+            c.pg.create_replica(&a.upstream(), &a.sysid().await)
                 .await
                 .unwrap();
             c.pg.start(&StartAs::Replica {

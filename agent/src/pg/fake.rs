@@ -41,7 +41,7 @@ pub enum Op {
     Follow,
     /// `retry_streaming`.
     RetryStreaming,
-    /// `clone_from`.
+    /// `create_replica`.
     Clone,
     /// `rewind_from`.
     Rewind,
@@ -76,7 +76,7 @@ pub enum Call {
     Follow(Option<Upstream>),
     /// `retry_streaming()`.
     RetryStreaming,
-    /// `clone_from(upstream)`.
+    /// `create_replica(upstream)`.
     Clone(Upstream),
     /// `rewind_from(upstream)`.
     Rewind(Upstream),
@@ -195,7 +195,7 @@ impl FakePostgres {
         self.inner().details = details;
     }
 
-    /// The system identifier used by `bootstrap` and `clone_from`.
+    /// The system identifier used by `bootstrap` and `create_replica`.
     pub fn set_sysid(&self, sysid: &str) {
         self.inner().sysid = sysid.to_string();
     }
@@ -398,7 +398,7 @@ impl Postgres for FakePostgres {
         Ok(())
     }
 
-    async fn clone_from(&self, upstream: &Upstream, sysid: &str) -> Result<()> {
+    async fn create_replica(&self, upstream: &Upstream, sysid: &str) -> Result<()> {
         let mut i = self.enter(Call::Clone(upstream.clone())).await?;
         // The copy takes the leader's identity, which the caller vouched for.
         i.sysid = sysid.to_string();
@@ -505,7 +505,7 @@ mod tests {
     async fn clone_leaves_a_stopped_cluster_to_start_as_replica() {
         let pg = FakePostgres::new();
         pg.set_sysid("42");
-        pg.clone_from(&leader(), "42").await.unwrap();
+        pg.create_replica(&leader(), "42").await.unwrap();
         match pg.status().await.state {
             PgState::Stopped(s) => assert_eq!(s.sysid, "42"),
             other => panic!("{other:?}"),

@@ -415,7 +415,7 @@ impl Postgres for LocalPostgres {
     }
 
     #[tracing::instrument(level = "info", skip_all, fields(member = %self.member(), upstream = %upstream.name))]
-    async fn clone_from(&self, upstream: &Upstream, sysid: &str) -> Result<()> {
+    async fn create_replica(&self, upstream: &Upstream, sysid: &str) -> Result<()> {
         self.do_clone(upstream, sysid).await
     }
 

@@ -328,10 +328,11 @@ pub trait Postgres: Send + Sync + 'static {
     /// out of its `wal_retrieve_retry_interval` wait); changes no setting.
     fn retry_streaming(&self) -> impl Future<Output = Result<()>> + Send;
 
-    /// `pg_basebackup` from `upstream` into a staging directory; only when the copy is
-    /// complete and of system `sysid` does it replace the data directory's contents. Does
-    /// not start.
-    fn clone_from(
+    /// Creates a replica's data (Patroni's `create_replica_methods`: from the backup
+    /// repository when configured, else `pg_basebackup` from `upstream`) in a staging
+    /// directory; only when the copy is complete and of system `sysid` does it replace the
+    /// data directory's contents. Does not start.
+    fn create_replica(
         &self,
         upstream: &Upstream,
         sysid: &str,

@@ -304,7 +304,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 self.set_following(Some(upstream.name.clone()));
                 let (pg, up, sysid) = (self.pg.clone(), upstream.clone(), sysid.clone());
                 self.spawn_job(action, false, async move {
-                    Postgres::clone_from(pg.as_ref(), &up, &sysid)
+                    pg.create_replica(&up, &sysid)
                         .await
                         .map_err(|e| format!("pg_basebackup: {e:#}"))?;
                     start_replica(&pg, up).await
