@@ -17,7 +17,7 @@ use ha_tests::backup::{
     backup_record, backups, count, make_repo, pgbackrest, restore_and_start, stop_all,
 };
 use ha_tests::cluster::{Opts, TestCluster};
-use ha_tests::ctl::hactl;
+use ha_tests::ctl::{hactl, records_settled};
 use ha_tests::procs::{RunAs, init_tracing, wait_for, workspace_bin};
 use serde_json::Value;
 use tracing::info;
@@ -58,6 +58,28 @@ async fn backups_follow_the_leader_and_restore_to_a_point_in_time() {
     .await;
 
     info!("--- hactl backup --type full runs on the leader from a streaming replica");
+    // The leader picks its source from the member records, which say `streaming` a loop after
+    // the replicas start to stream: wait for them (CI once saw a backup taken from the leader
+    // because neither record said so yet).
+    // The backup runner reads them from the leader's last cycle, so ask the leader's own
+    // `/cluster` (served from that same snapshot) too.
+    wait_for(
+        "every replica's record to say it streams, as the leader sees it",
+        Duration::from_secs(60),
+        || async {
+            if !records_settled(&c, &leader).await {
+                return None;
+            }
+            let (_, v) = c.node(&leader).api_get("/cluster").await?;
+            let members = v["members"].as_array()?;
+            let streaming = members
+                .iter()
+                .filter(|m| m["name"] != leader.as_str() && m["state"] == "streaming")
+                .count();
+            (members.len() == 3 && streaming == 2).then_some(())
+        },
+    )
+    .await;
     let out = hactl(&cfg1, &["backup", "--type", "full", "--timeout", "120"]).await;
     assert_eq!(out.code, 0, "{}\n{}", out.stdout, out.stderr);
     let rec = backup_record(&c).await.unwrap();
