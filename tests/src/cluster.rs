@@ -312,6 +312,33 @@ impl TestCluster {
         .await
     }
 
+    /// `PATCH /config` on `member` with each value: each must be refused (400) with a reason
+    /// naming its key, and the `config` key must be left as it was.
+    pub async fn assert_config_patches_refused(
+        &self,
+        member: &str,
+        cases: &[(serde_json::Value, &str)],
+    ) {
+        let before = self.etcd_get("config").await;
+        for (patch, key) in cases {
+            let r = crate::agent::http()
+                .patch(format!("{}/config", self.node(member).api_base()))
+                .json(patch)
+                .send()
+                .await
+                .expect("PATCH /config");
+            let code = r.status().as_u16();
+            let text = r.text().await.unwrap_or_default();
+            assert_eq!(code, 400, "{patch}: {text}");
+            assert!(text.contains(key), "{patch}: {text}");
+        }
+        assert_eq!(
+            self.etcd_get("config").await,
+            before,
+            "config left as it was"
+        );
+    }
+
     /// Names of all members except those given.
     pub fn others(&self, except: &[&str]) -> Vec<String> {
         self.nodes

@@ -218,32 +218,24 @@ async fn edit_config_switches_synchronous_mode_on_and_off() {
         "{out}"
     );
     assert_eq!(c.etcd_get("config").await.unwrap(), before);
-    for (patch, key) in [
-        (
-            serde_json::json!({"synchronous_mode": "maybe"}),
-            "synchronous_mode",
-        ),
-        (
-            serde_json::json!({"synchronous_node_count": "x"}),
-            "synchronous_node_count",
-        ),
-        (
-            serde_json::json!({"maximum_lag_on_syncnode": "far"}),
-            "maximum_lag_on_syncnode",
-        ),
-    ] {
-        let r = http()
-            .patch(format!("{}/config", c.node(&leader).api_base()))
-            .json(&patch)
-            .send()
-            .await
-            .unwrap();
-        let code = r.status().as_u16();
-        let text = r.text().await.unwrap();
-        assert_eq!(code, 400, "{patch}: {text}");
-        assert!(text.contains(key), "{patch}: {text}");
-    }
-    assert_eq!(c.etcd_get("config").await.unwrap(), before);
+    c.assert_config_patches_refused(
+        &leader,
+        &[
+            (
+                serde_json::json!({"synchronous_mode": "maybe"}),
+                "synchronous_mode",
+            ),
+            (
+                serde_json::json!({"synchronous_node_count": "x"}),
+                "synchronous_node_count",
+            ),
+            (
+                serde_json::json!({"maximum_lag_on_syncnode": "far"}),
+                "maximum_lag_on_syncnode",
+            ),
+        ],
+    )
+    .await;
 
     info!("--- synchronous_mode=false undoes both");
     hactl(
