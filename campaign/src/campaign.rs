@@ -16,7 +16,7 @@ use crate::analysis::{self, Report};
 use crate::cluster::{Cluster, Settings};
 use crate::events::{self, Clock, Event, EventLog, Table, to_ranges};
 use crate::nemesis::{self, Ctx};
-use crate::net::Topology;
+use crate::net::{Instance, Topology};
 use crate::nsrt::NsRuntime;
 use crate::observe::Observer;
 use crate::schedule::Planned;
@@ -43,11 +43,13 @@ pub struct Options {
     pub out: PathBuf,
     /// The command line, for the report.
     pub command: String,
+    /// Which namespaces and network the run uses.
+    pub instance: Instance,
 }
 
 /// Runs the campaign; returns the checker's report (also written to `<out>/report.md`).
 pub async fn run(o: &Options) -> anyhow::Result<Report> {
-    let topo = Topology::standard();
+    let topo = Topology::of(o.instance);
     topo.create().context("create the network")?;
     std::fs::create_dir_all(&o.settings.log_dir).context("create the log directory")?;
     std::fs::create_dir_all(&o.settings.data_dir).context("create the data directory")?;

@@ -93,7 +93,7 @@ impl Cluster {
             format!("--initial-advertise-peer-urls={p}"),
             format!("--initial-cluster={}", self.initial_cluster()),
             "--initial-cluster-state=new".into(),
-            "--initial-cluster-token=hapgc".into(),
+            format!("--initial-cluster-token={}", self.topo.instance.bridge()),
             "--logger=zap".into(),
             "--log-outputs=stderr".into(),
         ];
@@ -268,8 +268,8 @@ bootstrap:
     # The observer opens a new connection every 100 ms per member (direct writers, health
     # probes): SCRAM's key derivation on each would cost more CPU than the writes themselves.
     - host all postgres {observer}/32 trust
-    - host all all 10.213.0.0/24 md5
-    - host replication replicator 10.213.0.0/24 md5
+    - host all all {subnet} md5
+    - host replication replicator {subnet} md5
 postgresql:
   listen: {a}:5432
   connect_address: {a}:5432
@@ -294,6 +294,7 @@ tags:
 "#,
             name = h.name,
             observer = self.topo.observer.addr,
+            subnet = self.topo.instance.subnet(),
             etcd = self.etcd_hosts(),
             ttl = self.settings.ttl,
             loop_wait = self.settings.loop_wait,

@@ -11,6 +11,7 @@ use clap::{Args, Parser, Subcommand};
 use ha_campaign::campaign::{self, Options};
 use ha_campaign::cluster::Settings;
 use ha_campaign::guard::Guard;
+use ha_campaign::net::Instance;
 use ha_campaign::schedule::{self, Nemesis};
 
 #[derive(Parser, Debug)]
@@ -30,7 +31,11 @@ enum What {
         events: PathBuf,
     },
     /// Remove what a killed campaign left behind (namespaces, processes, data).
-    Cleanup,
+    Cleanup {
+        /// The instance to clean up (see `run --instance`).
+        #[arg(long, default_value_t = 0, value_parser = instance_number)]
+        instance: u8,
+    },
     /// Internal: the packet delayer of the latency nemesis (runs inside the victim's host).
     #[command(hide = true)]
     Delay {
@@ -88,10 +93,23 @@ struct RunArgs {
     /// The agent binary (default: the newest target/{debug,release}/ha-agent).
     #[arg(long)]
     agent_bin: Option<PathBuf>,
+    /// Run beside other campaigns: instance N (1-9) has its own namespaces (`hapgcN-*`),
+    /// network (10.213.N.0/24), lock and data directory; 0 is the default layout.
+    #[arg(long, default_value_t = 0, value_parser = instance_number)]
+    instance: u8,
 }
 
-/// Where members' data lives during a run (removed before and after).
-const DATA_DIR: &str = "/tmp/hapg-campaign-data";
+fn instance_number(s: &str) -> Result<u8, String> {
+    s.parse::<u8>()
+        .ok()
+        .filter(|n| Instance::new(*n).is_some())
+        .ok_or_else(|| format!("an instance is a number from 0 to {}", Instance::MAX))
+}
+
+/// The instance named by a number [`instance_number`] accepted.
+fn instance(n: u8) -> Instance {
+    Instance::new(n).unwrap_or_default()
+}
 
 fn main() -> std::process::ExitCode {
     tracing_subscriber::fmt()
@@ -105,7 +123,9 @@ fn main() -> std::process::ExitCode {
     let result = match cli.what {
         What::Run(a) => run(a),
         What::Analyze { events } => analyze(&events),
-        What::Cleanup => Guard::acquire(std::path::Path::new(DATA_DIR)).map(|_| true),
+        What::Cleanup { instance: n } => {
+            Guard::acquire(instance(n), &instance(n).data_dir()).map(|_| true)
+        }
         What::Delay {
             delay_ms,
             jitter_ms,
@@ -175,7 +195,8 @@ fn run(a: RunArgs) -> anyhow::Result<bool> {
         Some(p) => p,
         None => ha_tests::procs::workspace_bin("ha-agent"),
     };
-    let data_dir = PathBuf::from(DATA_DIR);
+    let instance = instance(a.instance);
+    let data_dir = instance.data_dir();
     let opts = Options {
         seed: a.seed,
         schedule: plan,
@@ -194,6 +215,7 @@ fn run(a: RunArgs) -> anyhow::Result<bool> {
         interval: Duration::from_millis(a.interval_ms.max(1)),
         out,
         command: std::env::args().collect::<Vec<_>>().join(" "),
+        instance,
     };
     let names: Vec<String> = opts
         .schedule
@@ -201,7 +223,7 @@ fn run(a: RunArgs) -> anyhow::Result<bool> {
         .map(|p| p.nemesis.to_string())
         .collect();
     tracing::info!(seed = a.seed, ttl, loop_wait, retry_timeout, schedule = ?names, "campaign");
-    let guard = Guard::acquire(&data_dir)?;
+    let guard = Guard::acquire(instance, &data_dir)?;
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

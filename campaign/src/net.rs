@@ -29,12 +29,65 @@ use std::process::Command;
 
 use anyhow::{Context, bail};
 
-/// Every namespace of the campaign starts with this.
-pub const PREFIX: &str = "hapgc-";
-/// The namespace holding the bridge.
-pub const BRIDGE_NS: &str = "hapgc-br";
-/// The bridge.
-pub const BRIDGE: &str = "hapgc0";
+/// Which of up to ten campaigns that may run side by side (`--instance`, 0-9): instance 0 is
+/// the layout of the module docs (`hapgc-*`, 10.213.0.0/24, the CI schedule's); instance N
+/// uses `hapgcN-*` namespaces on 10.213.N.0/24, with its own lock and data directory, so
+/// that the long asynchronous and synchronous runs can share a machine (and the CI schedule).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Instance(u8);
+
+impl Instance {
+    /// The largest instance number.
+    pub const MAX: u8 = 9;
+
+    /// Instance `n`, if `n` is at most [`Instance::MAX`].
+    pub fn new(n: u8) -> Option<Instance> {
+        (n <= Self::MAX).then_some(Instance(n))
+    }
+
+    /// Every namespace of the instance starts with this (`hapgc-`, `hapgc1-`, ...).
+    pub fn prefix(self) -> String {
+        match self.0 {
+            0 => "hapgc-".to_string(),
+            n => format!("hapgc{n}-"),
+        }
+    }
+
+    /// The namespace holding the bridge.
+    pub fn bridge_ns(self) -> String {
+        format!("{}br", self.prefix())
+    }
+
+    /// The bridge (inside [`Instance::bridge_ns`]).
+    pub fn bridge(self) -> String {
+        format!("hapgc{}", self.0)
+    }
+
+    /// The hosts' network, `10.213.N.0/24`.
+    pub fn subnet(self) -> String {
+        format!("10.213.{}.0/24", self.0)
+    }
+
+    /// The lock that keeps two runs of the same instance apart.
+    pub fn lock_path(self) -> std::path::PathBuf {
+        match self.0 {
+            0 => "/run/hapg-campaign.lock".into(),
+            n => format!("/run/hapg-campaign{n}.lock").into(),
+        }
+    }
+
+    /// Where members' and etcd's data live during a run (removed before and after).
+    pub fn data_dir(self) -> std::path::PathBuf {
+        match self.0 {
+            0 => "/tmp/hapg-campaign-data".into(),
+            n => format!("/tmp/hapg-campaign{n}-data").into(),
+        }
+    }
+
+    fn addr(self, last_octet: u8) -> Ipv4Addr {
+        Ipv4Addr::new(10, 213, self.0, last_octet)
+    }
+}
 
 /// One host: a namespace with one address on the bridge.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -48,11 +101,11 @@ pub struct Host {
 }
 
 impl Host {
-    fn new(name: &str, last_octet: u8) -> Host {
+    fn new(instance: Instance, name: &str, last_octet: u8) -> Host {
         Host {
             name: name.to_string(),
-            ns: format!("{PREFIX}{name}"),
-            addr: Ipv4Addr::new(10, 213, 0, last_octet),
+            ns: format!("{}{name}", instance.prefix()),
+            addr: instance.addr(last_octet),
         }
     }
 }
@@ -60,6 +113,8 @@ impl Host {
 /// The hosts of a campaign.
 #[derive(Debug, Clone)]
 pub struct Topology {
+    /// Which campaign instance the hosts belong to.
+    pub instance: Instance,
     /// The three cluster members.
     pub members: Vec<Host>,
     /// The three etcd members.
@@ -71,17 +126,23 @@ pub struct Topology {
 }
 
 impl Topology {
-    /// The fixed layout of the module docs.
+    /// The fixed layout of the module docs (instance 0).
     pub fn standard() -> Topology {
+        Topology::of(Instance::default())
+    }
+
+    /// The layout of the module docs on `instance`'s namespaces and network.
+    pub fn of(instance: Instance) -> Topology {
         Topology {
+            instance,
             members: (1..=3u8)
-                .map(|i| Host::new(&format!("node{i}"), 10 + i))
+                .map(|i| Host::new(instance, &format!("node{i}"), 10 + i))
                 .collect(),
             etcd: (1..=3u8)
-                .map(|i| Host::new(&format!("etcd{i}"), 20 + i))
+                .map(|i| Host::new(instance, &format!("etcd{i}"), 20 + i))
                 .collect(),
-            client: Host::new("client", 30),
-            observer: Host::new("observer", 40),
+            client: Host::new(instance, "client", 30),
+            observer: Host::new(instance, "observer", 40),
         }
     }
 
@@ -106,18 +167,20 @@ impl Topology {
 
     /// Creates the bridge namespace, the bridge, and every host with its veth pair.
     pub fn create(&self) -> anyhow::Result<()> {
-        ip(&["netns", "add", BRIDGE_NS])?;
-        ip(&["-n", BRIDGE_NS, "link", "set", "lo", "up"])?;
-        ip(&["-n", BRIDGE_NS, "link", "add", BRIDGE, "type", "bridge"])?;
-        ip(&["-n", BRIDGE_NS, "link", "set", BRIDGE, "up"])?;
+        let (bridge_ns, bridge) = (self.instance.bridge_ns(), self.instance.bridge());
+        let (bridge_ns, bridge) = (bridge_ns.as_str(), bridge.as_str());
+        ip(&["netns", "add", bridge_ns])?;
+        ip(&["-n", bridge_ns, "link", "set", "lo", "up"])?;
+        ip(&["-n", bridge_ns, "link", "add", bridge, "type", "bridge"])?;
+        ip(&["-n", bridge_ns, "link", "set", bridge, "up"])?;
         for h in self.all() {
             ip(&["netns", "add", &h.ns])?;
             ip(&[
-                "-n", BRIDGE_NS, "link", "add", &h.name, "type", "veth", "peer", "name", "eth0",
+                "-n", bridge_ns, "link", "add", &h.name, "type", "veth", "peer", "name", "eth0",
                 "netns", &h.ns,
             ])?;
             ip(&[
-                "-n", BRIDGE_NS, "link", "set", &h.name, "master", BRIDGE, "up",
+                "-n", bridge_ns, "link", "set", &h.name, "master", bridge, "up",
             ])?;
             ip(&[
                 "-n",
@@ -244,15 +307,16 @@ pub fn heal(ns: &str) -> anyhow::Result<()> {
     ns_exec(ns, "iptables", &["-w", "-F", "OUTPUT"])
 }
 
-/// The namespaces whose name starts with [`PREFIX`].
-pub fn campaign_namespaces() -> Vec<String> {
+/// The namespaces of `instance` (their name starts with its [`Instance::prefix`]).
+pub fn campaign_namespaces(instance: Instance) -> Vec<String> {
+    let prefix = instance.prefix();
     let Ok(out) = Command::new("ip").args(["netns", "list"]).output() else {
         return Vec::new();
     };
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|l| l.split_whitespace().next())
-        .filter(|n| n.starts_with(PREFIX))
+        .filter(|n| n.starts_with(&prefix))
         .map(str::to_string)
         .collect()
 }
@@ -270,12 +334,12 @@ pub fn ns_pids(ns: &str) -> Vec<u32> {
         .collect()
 }
 
-/// Removes everything a campaign creates on the machine: kills every process in its
-/// namespaces, deletes the namespaces (which deletes the bridge and the veths). Best effort
-/// and idempotent; returns what could not be removed.
-pub fn destroy_all() -> Vec<String> {
+/// Removes everything a campaign of `instance` creates on the machine: kills every process
+/// in its namespaces, deletes the namespaces (which deletes the bridge and the veths). Best
+/// effort and idempotent; returns what could not be removed.
+pub fn destroy_all(instance: Instance) -> Vec<String> {
     let mut problems = Vec::new();
-    let namespaces = campaign_namespaces();
+    let namespaces = campaign_namespaces(instance);
     for _ in 0..50 {
         let mut any = false;
         for ns in &namespaces {
@@ -300,4 +364,29 @@ pub fn destroy_all() -> Vec<String> {
         }
     }
     problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn instance_zero_keeps_the_documented_layout_and_others_do_not_overlap_it() {
+        let zero = Topology::of(Instance::default());
+        assert_eq!(zero.members[0].ns, "hapgc-node1");
+        assert_eq!(zero.members[0].addr, Ipv4Addr::new(10, 213, 0, 11));
+        assert_eq!(Instance::default().bridge_ns(), "hapgc-br");
+        assert_eq!(Instance::default().bridge(), "hapgc0");
+        let two = Instance::new(2).unwrap();
+        let t = Topology::of(two);
+        assert_eq!(t.etcd[2].ns, "hapgc2-etcd3");
+        assert_eq!(t.etcd[2].addr, Ipv4Addr::new(10, 213, 2, 23));
+        assert_eq!(two.subnet(), "10.213.2.0/24");
+        // Clean-up of one instance selects namespaces by prefix: it must never match another's.
+        assert!(!t.members[0].ns.starts_with(&Instance::default().prefix()));
+        assert!(!zero.members[0].ns.starts_with(&two.prefix()));
+        assert_ne!(two.lock_path(), Instance::default().lock_path());
+        assert_ne!(two.data_dir(), Instance::default().data_dir());
+        assert!(Instance::new(Instance::MAX + 1).is_none());
+    }
 }
