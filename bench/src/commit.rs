@@ -28,7 +28,7 @@ pub struct Opts {
 const PGBENCH: &str = "/usr/lib/postgresql/15/bin/pgbench";
 
 /// Runs pgbench against `port` as the test superuser; returns its output.
-async fn pgbench(port: u16, args: &[String]) -> anyhow::Result<String> {
+pub(crate) async fn pgbench(port: u16, args: &[String]) -> anyhow::Result<String> {
     let out = tokio::process::Command::new(PGBENCH)
         .args(["-h", "127.0.0.1", "-p", &port.to_string(), "-U", "postgres"])
         .args(args)

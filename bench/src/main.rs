@@ -8,6 +8,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod api;
+mod backup;
 mod commit;
 mod faults;
 mod footprint;
@@ -43,6 +44,9 @@ enum What {
     Faults(faults::Opts),
     /// pgbench commit latency, asynchronous and then in synchronous_mode.
     CommitLatency(commit::Opts),
+    /// Backup and restore throughput against the disk's raw copy speed; a replica from the
+    /// repository against pg_basebackup, with the primary's CPU during each.
+    Backup(backup::Opts),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -67,6 +71,7 @@ fn main() -> anyhow::Result<()> {
             What::Hactl(o) => api::hactl_list(o).await,
             What::Faults(o) => faults::run(o).await,
             What::CommitLatency(o) => commit::latency(o).await,
+            What::Backup(o) => backup::run(o).await,
         }
     })
 }
