@@ -195,8 +195,16 @@ pub async fn apply(ctx: &mut Ctx<'_>, p: &Planned, leader: &str) -> anyhow::Resu
                 .filter(|n| n != leader)
                 .collect();
             rng.shuffle(&mut cands);
-            ctx.fault(p, t0, Some(leader), format!("switchover to {}", cands[0]));
-            let to = switchover(ctx, p, leader, &cands[..1]).await?;
+            // Every replica, in a random order: the first one the agent accepts. In
+            // synchronous mode only the sync standby is a valid candidate (412 for the
+            // other, as Patroni answers), so one fixed candidate could never be switched to.
+            ctx.fault(
+                p,
+                t0,
+                Some(leader),
+                format!("switchover to the first accepted of {cands:?}"),
+            );
+            let to = switchover(ctx, p, leader, &cands).await?;
             ctx.note(p, format!("switched over to {to}"));
             ctx.healed(p);
         }
