@@ -4,8 +4,9 @@
 #   1. hapg-base:bookworm  a Debian 12 root filesystem made with debootstrap and loaded with
 #                          `docker import` (skipped when the image exists; needs root and
 #                          debootstrap, and Debian's package mirror).
-#   2. hapg-node           PostgreSQL 15 (apt, inside the build) + ha-agent + hactl, which are
-#                          built on the host (`cargo build --release`) and copied in.
+#   2. hapg-node           PostgreSQL 15 and pgBackRest (apt, inside the build) + ha-agent,
+#                          its fence ha-fence, and hactl, which are built on the host
+#                          (`cargo build --release`) and copied in.
 #   3. hapg-etcd           etcd 3.4 (apt).
 #   4. hapg-haproxy        HAProxy 2.6 (apt).
 #
@@ -13,7 +14,7 @@
 # what changed (new binaries -> one new layer of hapg-node).
 #
 # Environment:
-#   HAPG_BIN_DIR            use the ha-agent and hactl found there instead of running cargo
+#   HAPG_BIN_DIR            use the ha-agent, ha-fence and hactl found there instead of running cargo
 #   HAPG_DEBIAN_MIRROR      default http://deb.debian.org/debian
 #   HAPG_DEBIAN_SECURITY    default http://deb.debian.org/debian-security
 set -euo pipefail
@@ -53,7 +54,7 @@ binaries() {
     dir=$root/target/release
     echo "build-images: cargo not found; using whatever is in $dir" >&2
   fi
-  for b in ha-agent hactl; do
+  for b in ha-agent ha-fence hactl; do
     [ -x "$dir/$b" ] || die "$dir/$b is missing: build it with 'cargo build --release -p ha-agent -p hactl' (or set HAPG_BIN_DIR)"
   done
   echo "$dir"
@@ -112,9 +113,10 @@ check_docker
 bin=$(binaries)
 build_base
 
-# hapg-node's context: the two binaries only (without their debug info).
+# hapg-node's context: the three binaries only (without their debug info). The agent starts
+# its fence (ha-fence) from the same directory; without it a member never leads.
 mkdir -p "$tmp/node/bin" "$tmp/empty"
-for b in ha-agent hactl; do
+for b in ha-agent ha-fence hactl; do
   if command -v strip >/dev/null; then
     strip --strip-debug -o "$tmp/node/bin/$b" "$bin/$b"
   else
@@ -130,6 +132,8 @@ docker run --rm --entrypoint ha-agent hapg-node:latest --version >/dev/null ||
   die "ha-agent does not run inside hapg-node (built against a newer C library than bookworm's?)"
 docker run --rm --entrypoint hactl hapg-node:latest --version >/dev/null ||
   die "hactl does not run inside hapg-node"
+docker run --rm --entrypoint pgbackrest hapg-node:latest version >/dev/null ||
+  die "pgbackrest does not run inside hapg-node"
 
 echo "== images ready:"
 docker image ls --format '{{.Repository}}:{{.Tag}}  {{.Size}}' |

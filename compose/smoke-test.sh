@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
-# End-to-end check of the compose deployment: build the images, start the cluster, write
+# End-to-end check of the compose deployment: build the images, start the cluster, check the
+# leader's fence is armed and that the first backup lands in the shared repository, write
 # through HAProxy, kill the leader's container, check that a new leader takes writes through
-# HAProxy within ttl + 30 s, restart the killed container and check that it rejoins as a
-# streaming replica. Removes everything it created (`down -v`) on exit, pass or fail.
+# HAProxy within ttl + 30 s and backs up into the same repository, restart the killed
+# container and check that it rejoins as a streaming replica. Removes everything it created
+# (`down -v`) on exit, pass or fail.
 #
 # It runs as its own compose project (hapg-smoke, subnet 172.30.72.0/24), so it never touches
 # a deployment started with plain `docker compose up`; but HAProxy's host ports are the same
@@ -111,6 +113,22 @@ done
 leader=$(leader_of "$m")
 log "leader: $leader"
 
+# The fence (ha-fence, started by the agent) holds the leader's deadline: without it in the
+# image the member would never have led.
+fence=$("${dc[@]}" exec -T "$leader" curl -fsS http://127.0.0.1:8008/patroni 2>/dev/null |
+  grep -o '"fence": *"[a-z]*' | sed 's/.*"//')
+[ "$fence" = armed ] || fail "the leader's /patroni says fence '$fence', not armed"
+log "the leader's fence is armed"
+
+# A new cluster gets its first backup at once, in the volume the nodes share.
+log "waiting for the first backup in the shared repository (at most 120 s)"
+deadline=$(($(date +%s) + 120))
+until "${dc[@]}" exec -T node1 hactl backups -f json 2>/dev/null | grep -q '"type": *"full"'; do
+  [ "$(date +%s)" -lt "$deadline" ] || fail "no full backup listed by hactl backups within 120 s"
+  sleep 2
+done
+log "a full backup is in the repository"
+
 log "writing row 1 through HAProxy :$HAPG_PRIMARY_PORT"
 deadline=$(($(date +%s) + 30))
 until pg "$HAPG_PRIMARY_PORT" "create table if not exists smoke (id int primary key, note text);
@@ -160,6 +178,15 @@ fi
 [ "$(pg "$HAPG_PRIMARY_PORT" "select count(*) from smoke")" = 2 ] ||
   fail "the new primary does not have both rows"
 log "new leader $new_leader took writes ${took} s after the kill"
+
+# The new primary archives into the same repository and backs up there (pgBackRest checks the
+# archive before it starts).
+log "hactl backup --type incr on the new leader"
+"${dc[@]}" exec -T "$new_leader" hactl backup --type incr --timeout 300 >/dev/null 2>&1 ||
+  fail "an incremental backup after the failover failed"
+[ "$("${dc[@]}" exec -T "$new_leader" hactl backups -f json 2>/dev/null | grep -c '"type": *"incr"')" -ge 1 ] ||
+  fail "hactl backups lists no incremental backup"
+log "an incremental backup after the failover is in the repository"
 
 log "docker start $killed; waiting for it to rejoin as a streaming replica (at most 120 s)"
 docker start "$cid" >/dev/null || fail "docker start $killed failed"

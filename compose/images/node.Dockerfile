@@ -1,5 +1,6 @@
-# hapg-node: PostgreSQL 15 from Debian bookworm, plus the host-built ha-agent and hactl.
-# Built by compose/build-images.sh from a context holding bin/ha-agent and bin/hactl.
+# hapg-node: PostgreSQL 15 and pgBackRest from Debian bookworm, plus the host-built ha-agent,
+# ha-fence and hactl. Built by compose/build-images.sh from a context holding bin/ha-agent,
+# bin/ha-fence and bin/hactl.
 ARG BASE=hapg-base:bookworm
 FROM ${BASE}
 
@@ -10,12 +11,13 @@ RUN set -eux; \
     apt-get install -y --no-install-recommends postgresql-common; \
     sed -ri 's/^#?\s*create_main_cluster\s*=.*/create_main_cluster = false/' \
         /etc/postgresql-common/createcluster.conf; \
-    apt-get install -y --no-install-recommends postgresql-15 curl; \
+    apt-get install -y --no-install-recommends postgresql-15 pgbackrest curl; \
     rm -rf /var/lib/apt/lists/*; \
-    install -d -o postgres -g postgres -m 0750 /var/lib/hapg; \
+    install -d -o postgres -g postgres -m 0750 /var/lib/hapg /var/lib/pgbackrest; \
     install -d -o postgres -g postgres -m 2775 /var/run/postgresql
 
-COPY bin/ha-agent bin/hactl /usr/local/bin/
+# ha-fence next to ha-agent: the agent starts it from there.
+COPY bin/ha-agent bin/ha-fence bin/hactl /usr/local/bin/
 
 # hactl (and `docker compose exec nodeN hactl list`) reads the agent's own file.
 ENV HACTL_CONFIG=/etc/hapg/node.yml \
