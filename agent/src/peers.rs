@@ -206,7 +206,8 @@ async fn ask(http: &reqwest::Client, url: &str, name: &str) -> Option<PeerStatus
             return None;
         }
     };
-    // Patroni answers /patroni with 503 when PostgreSQL is not running, with a body.
+    // Whatever the code (Patroni 4 and hapg answer 200; older Patroni 503 when PostgreSQL is
+    // not running), the body says the state.
     let st: PatroniStatus = match resp.json().await {
         Ok(s) => s,
         Err(e) => {

@@ -301,6 +301,12 @@ async fn paused_cluster_neither_fails_over_nor_restarts_postgres_and_heals_on_re
         observed_s = t0.elapsed().as_secs(),
         "no failover and no restart while paused"
     );
+    // Patroni 4 answers /patroni with 200 and the state in the body when PostgreSQL is down:
+    // monitoring reads it exactly then.
+    let (st, p) = c.node(&leader).api_get("/patroni").await.unwrap();
+    assert_eq!(st, 200, "/patroni with PostgreSQL down: {p}");
+    assert_ne!(p["state"], "running", "{p}");
+    assert_eq!(p["pause"], true, "{p}");
 
     info!("--- resume --wait: the cluster heals");
     let out = hactl(&cfg(&c), &["resume", "--wait"]).await.ok();

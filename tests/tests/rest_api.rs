@@ -124,6 +124,8 @@ async fn health_endpoints_answer_like_patroni_on_leader_and_replica() {
         (format!("/replica?tag_rack={other}"), 503),
         ("/replica?tag_nosuchtag=x".to_string(), 503),
         ("/readiness?lag=1MB".to_string(), 200),
+        ("/readiness?mode=write".to_string(), 200),
+        ("/readiness?mode=apply&lag=1MB".to_string(), 200),
     ] {
         assert_eq!(
             code(&r, Method::GET, &path).await,
@@ -135,6 +137,11 @@ async fn health_endpoints_answer_like_patroni_on_leader_and_replica() {
         code(&r, Method::GET, "/replica?lag=lots").await,
         400,
         "a bad lag is a 400"
+    );
+    assert_eq!(
+        code(&r, Method::GET, "/readiness?mode=fast").await,
+        400,
+        "a mode other than write or apply is a 400"
     );
     assert_eq!(code(&l, Method::GET, "/nosuchpath").await, 404);
 

@@ -100,6 +100,18 @@ pub struct Query {
     pub replication_state: Option<String>,
     /// `?tag_<k>=<v>`: required tag values.
     pub tags: BTreeMap<String, String>,
+    /// `?mode=` of `/readiness`: which position its lag is counted from.
+    pub mode: LagMode,
+}
+
+/// Which of a replica's positions `/readiness` measures its lag from (Patroni's `mode`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum LagMode {
+    /// `apply` (the default): the replayed position.
+    #[default]
+    Apply,
+    /// `write`: the received position.
+    Write,
 }
 
 impl Query {
@@ -114,6 +126,13 @@ impl Query {
                     })?)
                 }
                 "replication_state" => q.replication_state = Some(v.clone()),
+                "mode" => {
+                    q.mode = match v.as_str() {
+                        "apply" => LagMode::Apply,
+                        "write" => LagMode::Write,
+                        _ => return Err(format!("mode: {v:?} is neither write nor apply")),
+                    }
+                }
                 _ => {
                     if let Some(tag) = k.strip_prefix("tag_") {
                         q.tags.insert(tag.to_string(), v.clone());
@@ -173,17 +192,18 @@ pub fn health(endpoint: Health, q: &Query, snap: &NodeSnapshot, now: Instant) ->
         }
         Health::Health => snap.is_fresh(now) && matches!(snap.pg.state, PgState::Running(_)),
         Health::Liveness => snap.is_fresh(now) && !snap.shutting_down,
+        // Patroni: the leader is ready; a replica when it streams and its lag (from the
+        // replayed position, or the received one with `mode=write`) is within `lag`, by
+        // default `maximum_lag_on_failover`.
         Health::Readiness => {
+            let streaming = Query {
+                replication_state: Some("streaming".into()),
+                ..Query::default()
+            };
+            let max = q.lag.unwrap_or(snap.ha.maximum_lag_on_failover);
             snap.is_writable_leader(now)
-                || (replica_ok(
-                    &Query {
-                        lag: q.lag.or(Some(snap.ha.maximum_lag_on_failover)),
-                        replication_state: Some("streaming".into()),
-                        tags: BTreeMap::new(),
-                    },
-                    snap,
-                    now,
-                ))
+                || (replica_ok(&streaming, snap, now)
+                    && replica_lag_from(snap, q.mode).is_some_and(|lag| lag <= max))
         }
     };
     if ok {
@@ -223,17 +243,32 @@ fn replica_ok(q: &Query, snap: &NodeSnapshot, now: Instant) -> bool {
 }
 
 /// Bytes this replica is behind the leader's last published position (`status.optime`, or
-/// the leader's member record when newer).
+/// the leader's member record when newer), from its latest position (received or replayed).
 pub fn replica_lag(snap: &NodeSnapshot) -> Option<u64> {
     let r = snap.pg.state.running()?;
+    leader_position(snap).map(|p| p.saturating_sub(r.lsn.0))
+}
+
+/// [`replica_lag`] from the replayed (`apply`) or received (`write`) position.
+pub fn replica_lag_from(snap: &NodeSnapshot, mode: LagMode) -> Option<u64> {
+    let r = snap.pg.state.running()?;
+    let d = &snap.pg.details;
+    let pos = match mode {
+        LagMode::Apply => d.replay_lsn.unwrap_or(r.replay_lsn.0),
+        LagMode::Write => d.receive_lsn.unwrap_or(r.lsn.0),
+    };
+    leader_position(snap).map(|p| p.saturating_sub(pos))
+}
+
+/// The leader's last published position: `status.optime`, or its member record when newer.
+fn leader_position(snap: &NodeSnapshot) -> Option<u64> {
     let cluster = snap.cluster.as_ref()?;
     let from_status = cluster.status.as_ref().map(|s| s.optime);
     let from_leader = cluster
         .leader_name()
         .and_then(|l| cluster.member(l))
         .and_then(|m| m.record.xlog_location);
-    let leader_pos = from_status.into_iter().chain(from_leader).max()?;
-    Some(leader_pos.saturating_sub(r.lsn.0))
+    from_status.into_iter().chain(from_leader).max()
 }
 
 fn tag_matches(have: Option<&serde_json::Value>, want: &str) -> bool {
@@ -245,5 +280,76 @@ fn tag_matches(have: Option<&serde_json::Value>, want: &str) -> bool {
         }
         Some(serde_json::Value::Number(n)) => n.as_f64() == want.parse::<f64>().ok(),
         Some(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::config::DynamicConfig;
+    use crate::dcs::{Cluster, StatusRecord};
+    use crate::ha::{HaConfig, Lsn, RunningPg};
+
+    /// A fresh replica that received up to 3 MiB and replayed 1 MiB, its leader at 3 MiB.
+    fn replica_behind_in_replay() -> (NodeSnapshot, Instant) {
+        const MIB: u64 = 1 << 20;
+        let now = Instant::now();
+        let mut snap =
+            NodeSnapshot::initial("pg2", "demo", HaConfig::default(), DynamicConfig::default());
+        snap.cycle = 1;
+        snap.published_at = now;
+        snap.pg.state = PgState::Running(RunningPg {
+            role: PgRole::Replica,
+            sysid: "1".into(),
+            timeline: 1,
+            lsn: Lsn(3 * MIB),
+            replay_lsn: Lsn(MIB),
+            streaming: true,
+        });
+        snap.pg.details.receive_lsn = Some(3 * MIB);
+        snap.pg.details.replay_lsn = Some(MIB);
+        snap.cluster = Some(Arc::new(Cluster {
+            status: Some(StatusRecord {
+                optime: 3 * MIB,
+                ..StatusRecord::default()
+            }),
+            ..Cluster::default()
+        }));
+        (snap, now)
+    }
+
+    fn readiness(query: &[(&str, &str)], snap: &NodeSnapshot, now: Instant) -> StatusCode {
+        let pairs: Vec<(String, String)> = query
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let q = Query::parse(&pairs).expect("valid query");
+        health(Health::Readiness, &q, snap, now)
+    }
+
+    #[test]
+    fn readiness_counts_lag_from_the_replayed_position_unless_mode_is_write() {
+        let (snap, now) = replica_behind_in_replay();
+        // 2 MiB behind in replay, 0 in what it received.
+        assert_eq!(
+            readiness(&[("lag", "1MB")], &snap, now),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let apply = [("lag", "1MB"), ("mode", "apply")];
+        assert_eq!(
+            readiness(&apply, &snap, now),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+        let write = [("lag", "1MB"), ("mode", "write")];
+        assert_eq!(readiness(&write, &snap, now), StatusCode::OK);
+        assert_eq!(readiness(&[("lag", "2MB")], &snap, now), StatusCode::OK);
+    }
+
+    #[test]
+    fn readiness_refuses_an_unknown_mode_by_name() {
+        let err = Query::parse(&[("mode".into(), "fast".into())]).unwrap_err();
+        assert!(err.contains("mode") && err.contains("fast"), "{err}");
     }
 }

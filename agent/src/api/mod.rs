@@ -139,18 +139,12 @@ async fn health_handler<D: Dcs>(
     rendered_response(code, &method, body)
 }
 
+/// `/patroni` answers 200 whatever PostgreSQL's state, as Patroni 4 does: the body says it
+/// (`state`: `running`, `stopped`, `starting`, ...), and monitoring reads that body exactly when
+/// PostgreSQL is down. The health endpoints are the ones whose code carries a verdict.
 async fn patroni_handler<D: Dcs>(State(st): State<Arc<ApiState<D>>>, method: Method) -> Response {
-    let (code, body) = {
-        let snap = st.snapshot.borrow();
-        let running = matches!(snap.pg.state, crate::ha::PgState::Running(_));
-        let code = if running && snap.is_fresh(tokio::time::Instant::now()) {
-            StatusCode::OK
-        } else {
-            StatusCode::SERVICE_UNAVAILABLE
-        };
-        (code, snap.patroni_json.clone())
-    };
-    rendered_response(code, &method, body)
+    let body = st.snapshot.borrow().patroni_json.clone();
+    rendered_response(StatusCode::OK, &method, body)
 }
 
 /// A pre-rendered JSON body (`/patroni`), or no body for HEAD and OPTIONS.
