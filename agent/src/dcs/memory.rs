@@ -52,6 +52,8 @@ pub struct MemoryDcs {
     seen: Mutex<u64>,
     /// Wakes `changed()` on a fault injection (a watch break for the real thing).
     fault: Notify,
+    /// [`MemoryDcs::lose_next_acquire_to`]: who wins the next race for the leader key.
+    rival: Mutex<Option<String>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -88,6 +90,7 @@ impl MemoryDcs {
             hanging: AtomicBool::new(false),
             seen: Mutex::new(seen),
             fault: Notify::new(),
+            rival: Mutex::new(None),
         }
     }
 
@@ -111,6 +114,31 @@ impl MemoryDcs {
     /// Our lease id (0 when none is held).
     pub fn lease_id(&self) -> i64 {
         lock(&self.lease).map_or(0, |h| h.id)
+    }
+
+    /// The next `acquire_leader` loses the race to `rival`: just before our compare-and-create
+    /// lands, `rival` creates the leader key under a lease of its own (what etcd does when
+    /// another member's request arrives first, between our read and our write).
+    pub fn lose_next_acquire_to(&self, rival: &str) {
+        *lock(&self.rival) = Some(rival.to_string());
+    }
+
+    /// Whether a race planted by [`MemoryDcs::lose_next_acquire_to`] is still to happen.
+    pub fn rival_pending(&self) -> bool {
+        lock(&self.rival).is_some()
+    }
+
+    /// Plants the rival's key, if one is due.
+    fn let_rival_win(&self) {
+        let Some(rival) = lock(&self.rival).take() else {
+            return;
+        };
+        let key = self.keys.leader();
+        let ttl = self.desired_ttl.load(Ordering::Relaxed);
+        self.store.with(|st, now| {
+            let id = st.grant(&rival, ttl, now);
+            let _ = st.put(&key, rival.as_bytes(), id);
+        });
     }
 
     /// Every request from now on hangs (never answers) until `set_hanging(false)`: a dead

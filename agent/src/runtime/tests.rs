@@ -265,3 +265,6 @@ async fn failsafe_key_written_just_before_etcd_goes_away_is_used() {
     );
     assert_eq!(n.pg.state_role(), PgRole::Primary);
 }
+
+#[path = "tests_faults.rs"]
+mod faults;

@@ -118,6 +118,7 @@ impl Dcs for MemoryDcs {
     async fn acquire_leader(&self) -> Result<CasOutcome> {
         self.stall().await;
         self.check("txn")?;
+        self.let_rival_win();
         let key = self.keys.leader();
         Ok(self.with_lease(|st, lease| {
             if st.get(&key).is_some() {
