@@ -89,6 +89,8 @@ pub enum Command {
     History(cmd::history::Args),
     /// Print a libpq connection string for a member.
     Dsn(cmd::dsn::Args),
+    /// Run SQL on a member (the leader by default) and print the result (as patronictl query).
+    Query(cmd::query::Args),
     /// Cancel a scheduled switchover.
     Flush(cmd::flush::Args),
     /// Delete a cluster's keys from etcd.
@@ -105,4 +107,39 @@ pub enum Command {
     Backups(cmd::backup::BackupsArgs),
     /// Restore a stopped cluster from the repository into a new data directory.
     Restore(cmd::restore::Args),
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks over every subcommand (a subcommand option that reuses
+    /// a global option's letter or id panics only when that subcommand is run).
+    #[test]
+    fn every_subcommand_definition_is_consistent() {
+        super::Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn query_takes_patronictl_spellings_next_to_global_options() {
+        use clap::Parser;
+        let args = crate::cmd::query::patronictl_spellings(
+            "hactl -c cfg.yml query -c select -U u -d db --password"
+                .split(' ')
+                .map(str::to_string)
+                .collect(),
+        );
+        let cli = super::Cli::try_parse_from(args).expect("parses");
+        let super::Command::Query(q) = cli.command else {
+            panic!("not query");
+        };
+        assert_eq!(q.command.as_deref(), Some("select"));
+        assert_eq!(q.db_user.as_deref(), Some("u"));
+        assert_eq!(q.dbname.as_deref(), Some("db"));
+        assert!(q.ask_password);
+        assert_eq!(
+            cli.config_file.as_deref(),
+            Some(std::path::Path::new("cfg.yml"))
+        );
+    }
 }

@@ -23,7 +23,7 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_from(cmd::query::patronictl_spellings(std::env::args().collect()));
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()

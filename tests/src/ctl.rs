@@ -53,8 +53,20 @@ pub async fn run(
     stdin: Option<&str>,
     timeout: Duration,
 ) -> CliOutput {
+    run_env(program, args, stdin, timeout, &[]).await
+}
+
+/// [`run`] with `env` added to the environment.
+pub async fn run_env(
+    program: &Path,
+    args: &[&str],
+    stdin: Option<&str>,
+    timeout: Duration,
+    env: &[(&str, &str)],
+) -> CliOutput {
     let mut cmd = Command::new(program);
     cmd.args(args)
+        .envs(env.iter().copied())
         .env_remove("HACTL_CONFIG")
         .env_remove("HACTL_DCS_URL")
         .env_remove("PATRONICTL_CONFIG_FILE")
@@ -95,6 +107,13 @@ pub async fn hactl(config: &Path, args: &[&str]) -> CliOutput {
     let mut all = vec!["-c", config.to_str().expect("utf-8 path")];
     all.extend_from_slice(args);
     run(&hactl_bin(), &all, None, Duration::from_secs(120)).await
+}
+
+/// [`hactl`] with `env` added to its environment (e.g. `PGPASSWORD` for `query`).
+pub async fn hactl_env(config: &Path, args: &[&str], env: &[(&str, &str)]) -> CliOutput {
+    let mut all = vec!["-c", config.to_str().expect("utf-8 path")];
+    all.extend_from_slice(args);
+    run_env(&hactl_bin(), &all, None, Duration::from_secs(120), env).await
 }
 
 /// The Patroni version installed for the compatibility tests (the one the reference

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use ha_tests::cluster::{Opts, TestCluster};
-use ha_tests::ctl::{CliOutput, hactl, hactl_bin, records_settled, run};
+use ha_tests::ctl::{CliOutput, hactl, hactl_bin, hactl_env, records_settled, run};
 use ha_tests::etcd::EtcdProc;
 use ha_tests::procs::{free_port, init_tracing, log_dir, scaled, wait_for};
 use serde_json::Value;
@@ -158,6 +158,80 @@ async fn list_shows_one_leader_and_two_streaming_replicas_with_timeline_and_lag(
         );
     }
     assert_eq!(lines.len(), 7, "{out}");
+
+    info!("--- query runs SQL on the leader (or a member / role), in patronictl's spellings");
+    let pw = [("PGPASSWORD", "su-pass")];
+    let out = hactl_env(
+        &cfg(&c),
+        &[
+            "query",
+            "-U",
+            "postgres",
+            "-d",
+            "postgres",
+            "-c",
+            "select 1 as one, null as nothing, pg_is_in_recovery() as r",
+        ],
+        &pw,
+    )
+    .await
+    .ok();
+    assert_eq!(out.stdout, "one\tnothing\tr\n1\tNone\tf\n", "{out}");
+    let out = hactl_env(
+        &cfg(&c),
+        &[
+            "query",
+            "--username",
+            "postgres",
+            "-m",
+            &replicas[0],
+            "--format",
+            "json",
+            "-c",
+            "select pg_is_in_recovery() as r",
+        ],
+        &pw,
+    )
+    .await
+    .ok();
+    assert_eq!(out.stdout.trim(), r#"[{"r": "t"}]"#, "{out}");
+    let out = hactl_env(
+        &cfg(&c),
+        &[
+            "query",
+            "-U",
+            "postgres",
+            "-r",
+            "replica",
+            "--delimiter",
+            ",",
+            "-c",
+            "select 1 as a, 2 as b",
+        ],
+        &pw,
+    )
+    .await
+    .ok();
+    assert_eq!(out.stdout, "a,b\n1,2\n", "{out}");
+    let out = hactl_env(
+        &cfg(&c),
+        &[
+            "query",
+            "-U",
+            "postgres",
+            "-c",
+            "select * from no_such_table",
+        ],
+        &pw,
+    )
+    .await
+    .ok();
+    assert!(
+        out.stdout.trim_end().ends_with("\tERROR, SQLSTATE: 42P01"),
+        "patronictl prints the error as a row: {out}"
+    );
+    let out = hactl_env(&cfg(&c), &["query", "-U", "postgres"], &pw).await;
+    assert_eq!(out.code, 2, "no SQL given: {out}");
 
     info!("--- topology puts the leader first and indents the replicas");
     let out = hactl(&cfg(&c), &["topology"]).await.ok();

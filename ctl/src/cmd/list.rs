@@ -72,7 +72,8 @@ pub async fn topology(ctx: &Ctx, a: TopologyArgs) -> anyhow::Result<()> {
     .await
 }
 
-fn interval(w: bool, watch: Option<f64>) -> anyhow::Result<Option<Duration>> {
+/// `-W` (every 2 s) or `--watch SECS`.
+pub(crate) fn interval(w: bool, watch: Option<f64>) -> anyhow::Result<Option<Duration>> {
     match watch {
         Some(s) if s.is_finite() && s > 0.0 => Ok(Some(Duration::from_secs_f64(s))),
         Some(s) => Err(usage(format!(

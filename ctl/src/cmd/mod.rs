@@ -11,6 +11,7 @@ pub mod handover;
 pub mod history;
 pub mod list;
 pub mod pause;
+pub mod query;
 pub mod reinit;
 pub mod reload;
 pub mod remove;
@@ -77,6 +78,7 @@ pub async fn dispatch(cli: Cli) -> anyhow::Result<()> {
         Command::EditConfig(a) => edit_config::run(&ctx, a).await,
         Command::History(a) => history::run(&ctx, a).await,
         Command::Dsn(a) => dsn::run(&ctx, a).await,
+        Command::Query(a) => query::run(&ctx, a).await,
         Command::Flush(a) => flush::run(&ctx, a).await,
         Command::Remove(a) => remove::run(&ctx, a).await,
         Command::FixInitialize(a) => fix_initialize::run(&ctx, a).await,

@@ -26,7 +26,8 @@ pub enum Role {
 }
 
 impl Role {
-    fn word(self) -> &'static str {
+    /// patronictl's name of the role.
+    pub(crate) fn word(self) -> &'static str {
         match self {
             Role::Leader => "leader",
             Role::Primary => "primary",
