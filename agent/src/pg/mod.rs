@@ -9,6 +9,7 @@
 //! is rewritten from the settings before each start, because pg_basebackup and pg_rewind copy
 //! the leader's.
 
+pub mod bootstrap;
 pub mod callbacks;
 pub mod conf;
 pub mod connparams;
@@ -19,6 +20,7 @@ pub mod fake;
 pub mod lifecycle;
 pub mod local;
 pub mod postmaster;
+pub mod promote;
 pub mod query;
 pub mod replication;
 mod repo_clone;
