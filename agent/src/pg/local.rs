@@ -2,8 +2,9 @@
 //! tokio-postgres.
 //!
 //! This file holds the type, its shared state and `status()`; the operations live in
-//! `bootstrap.rs`, `lifecycle.rs` (start, stop, restart), `promote.rs` and `replication.rs`
-//! (follow, clone, rewind, slots, reload), which add `impl LocalPostgres` blocks.
+//! `bootstrap.rs`, `lifecycle.rs` (start, stop, restart), `promote.rs`, `replication.rs`
+//! (follow, reload), `clone.rs`, `rewind.rs` and `slots.rs`, which add `impl LocalPostgres`
+//! blocks.
 //!
 //! Invariants:
 //! - `status()` never fails and answers within about `STATUS_BUDGET` (2 s) whatever

@@ -11,6 +11,7 @@
 
 pub mod bootstrap;
 pub mod callbacks;
+pub mod clone;
 pub mod conf;
 pub mod connparams;
 pub mod controldata;
@@ -24,7 +25,9 @@ pub mod promote;
 pub mod query;
 pub mod replication;
 mod repo_clone;
+pub mod rewind;
 pub mod session;
+pub mod slots;
 pub mod tls;
 
 use std::collections::BTreeMap;
