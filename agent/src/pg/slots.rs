@@ -1,4 +1,5 @@
-//! `LocalPostgres`'s physical replication slots: one per other member on a primary.
+//! `LocalPostgres`'s physical replication slots: one per other member on a primary, named
+//! as Patroni names them (`slot_name`).
 //!
 //! Invariants: slot changes run only on a primary, active slots are never dropped, and an
 //! unchanged set of slots costs one query.
@@ -8,9 +9,27 @@ use std::collections::{BTreeMap, BTreeSet};
 use super::local::LocalPostgres;
 use super::query::{Failure, quote_literal};
 use super::replication::SHORT;
-use super::{PgError, Result, slot_name};
+use super::{PgError, Result};
 use crate::ha::MemberName;
 use crate::ha::slots::{IgnoreSlot, SlotInfo, SlotKind, ignored};
+
+/// The replication slot name Patroni uses for member `name`: lower case, every character
+/// outside `[a-z0-9_]` replaced by `_`, at most 63 bytes.
+pub fn slot_name(name: &str) -> String {
+    let mut s: String = name
+        .to_lowercase()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    s.truncate(63);
+    s
+}
 
 /// What to change so that the physical slots are exactly `want`: (create, drop). Active
 /// slots are never dropped.
@@ -116,6 +135,11 @@ impl LocalPostgres {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slot_names_like_patroni() {
+        assert_eq!(slot_name("Node-1.a"), "node_1_a");
+    }
 
     #[test]
     fn slots_are_created_and_inactive_strangers_dropped() {
