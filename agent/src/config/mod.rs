@@ -18,6 +18,7 @@ mod addr;
 pub mod allowlist;
 mod args;
 mod backup;
+mod ctx;
 mod dynamic;
 mod dynamic_keep;
 mod dynamic_slots;
