@@ -51,7 +51,7 @@ impl Ctx<'_> {
             .source(key)
             .map(|v| format!(" (set by {v})"))
             .unwrap_or_default();
-        let line = super::dynamic::render(key, &msg.to_string());
+        let line = super::dynamic_reader::render(key, &msg.to_string());
         self.warnings.push(Warning(format!("{line}{from}")));
     }
 }

@@ -76,7 +76,7 @@ pub(super) fn from_yaml(
         } else {
             format!(
                 "{}{from}",
-                super::dynamic::render(&key, super::dynamic::UNKNOWN)
+                super::dynamic_reader::render(&key, super::dynamic_reader::UNKNOWN)
             )
         };
         ctx.warnings.push(Warning(line));

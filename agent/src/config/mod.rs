@@ -21,6 +21,8 @@ mod backup;
 mod ctx;
 mod dynamic;
 mod dynamic_keep;
+mod dynamic_pg;
+mod dynamic_reader;
 mod dynamic_slots;
 mod dynamic_sync;
 mod env;
