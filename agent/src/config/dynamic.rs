@@ -10,9 +10,75 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
+use super::Warning;
 use super::dynamic_reader::{Issue, Reader, UNKNOWN, defaulted, is_set};
 use super::raw::kind_of;
-use super::{DynamicConfig, Warning};
+use crate::pg::GucValue;
+
+/// The cluster's dynamic configuration (the `config` key, Patroni's "dynamic configuration
+/// settings"). Reading is lenient: a bad value is reported and its default used, so garbage in
+/// etcd cannot stop an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DynamicConfig {
+    /// Lease TTL, seconds (default 30).
+    pub ttl: u64,
+    /// Seconds between cycles (default 10).
+    pub loop_wait: u64,
+    /// Seconds etcd and PostgreSQL operations are retried (default 10).
+    pub retry_timeout: u64,
+    /// Bytes (default 1048576).
+    pub maximum_lag_on_failover: u64,
+    /// Seconds (default 300); also read from Patroni's old name `master_start_timeout`.
+    pub primary_start_timeout: u64,
+    /// `postgresql.use_pg_rewind` (default false in Patroni; our bootstrap examples set true).
+    pub use_pg_rewind: bool,
+    /// `postgresql.use_slots` (default true).
+    pub use_slots: bool,
+    /// `member_slots_ttl`, seconds (default 1800).
+    pub member_slots_ttl: u64,
+    /// `ignore_slots`: slots the leader's clean-up leaves alone.
+    pub ignore_slots: Vec<crate::ha::slots::IgnoreSlot>,
+    /// `pause`: maintenance mode.
+    pub pause: bool,
+    /// `failsafe_mode` (default false).
+    pub failsafe_mode: bool,
+    /// `synchronous_mode` (default off).
+    pub synchronous_mode: crate::ha::SyncMode,
+    /// `synchronous_mode_strict` (default false).
+    pub synchronous_mode_strict: bool,
+    /// `synchronous_node_count` (default 1, at least 1).
+    pub synchronous_node_count: u64,
+    /// `maximum_lag_on_syncnode` in bytes; `None` for -1 (the default: unlimited).
+    pub maximum_lag_on_syncnode: Option<u64>,
+    /// `postgresql.parameters`.
+    pub parameters: BTreeMap<String, GucValue>,
+    /// The whole value as JSON (for `GET /config` and `hactl show-config`).
+    pub raw: serde_json::Value,
+}
+
+impl DynamicConfig {
+    /// Reads a `config` value leniently; problems are returned to be logged.
+    pub fn from_json(value: &serde_json::Value) -> (DynamicConfig, Vec<Warning>) {
+        from_json(value)
+    }
+
+    /// Reads a `config` value leniently over the configuration in force: a key whose value
+    /// cannot be used keeps its value from `base` (an absent key takes its default).
+    pub fn from_json_over(
+        value: &serde_json::Value,
+        base: &DynamicConfig,
+    ) -> (DynamicConfig, Vec<Warning>) {
+        super::dynamic_keep::over(value, base)
+    }
+
+    /// Checks a value strictly before it is written (`PATCH /config`, `hactl edit-config`):
+    /// types, and `loop_wait + 2 * retry_timeout <= ttl`. The error names the key.
+    pub fn validate(value: &serde_json::Value) -> std::result::Result<DynamicConfig, String> {
+        read(value, true)
+            .map(|(dc, _)| dc)
+            .map_err(|issue| issue.line())
+    }
+}
 
 /// Top-level keys Patroni knows and we accept without acting on them.
 const QUIET_KEYS: &[&str] = &[
