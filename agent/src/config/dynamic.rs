@@ -1,4 +1,6 @@
-//! Reading the cluster's dynamic configuration (the `config` key, or `bootstrap.dcs`).
+//! `DynamicConfig` and reading it: the cluster's dynamic configuration (the `config` key, or
+//! `bootstrap.dcs`). Its entry points (`from_json`, `from_json_over`, `validate`) are in
+//! `mod.rs`, so that `dynamic_keep.rs` depends on this file and not the other way round.
 //!
 //! One reader, two modes. Lenient (`DynamicConfig::from_json`, used on what etcd holds): a bad
 //! value is a warning and its default is used, so garbage in etcd cannot stop an agent.
@@ -54,30 +56,6 @@ pub struct DynamicConfig {
     pub parameters: BTreeMap<String, GucValue>,
     /// The whole value as JSON (for `GET /config` and `hactl show-config`).
     pub raw: serde_json::Value,
-}
-
-impl DynamicConfig {
-    /// Reads a `config` value leniently; problems are returned to be logged.
-    pub fn from_json(value: &serde_json::Value) -> (DynamicConfig, Vec<Warning>) {
-        from_json(value)
-    }
-
-    /// Reads a `config` value leniently over the configuration in force: a key whose value
-    /// cannot be used keeps its value from `base` (an absent key takes its default).
-    pub fn from_json_over(
-        value: &serde_json::Value,
-        base: &DynamicConfig,
-    ) -> (DynamicConfig, Vec<Warning>) {
-        super::dynamic_keep::over(value, base)
-    }
-
-    /// Checks a value strictly before it is written (`PATCH /config`, `hactl edit-config`):
-    /// types, and `loop_wait + 2 * retry_timeout <= ttl`. The error names the key.
-    pub fn validate(value: &serde_json::Value) -> std::result::Result<DynamicConfig, String> {
-        read(value, true)
-            .map(|(dc, _)| dc)
-            .map_err(|issue| issue.line())
-    }
 }
 
 /// Top-level keys Patroni knows and we accept without acting on them.

@@ -13,8 +13,8 @@
 //! `serde_path_to_error` for the key of a type error) -> `validate.rs` with one file per
 //! section (`etcd3.rs`, `restapi.rs`, `pgconf.rs`, `tags.rs`), all reporting through `ctx.rs`.
 //! `dynamic.rs` reads the `config` key; `params.rs` merges PostgreSQL parameters as Patroni
-//! does. This file holds [`Config`] and what is derived from it; the types of its sections
-//! are in `sections.rs`.
+//! does. This file holds [`Config`] and what is derived from it, and the entry points of
+//! [`DynamicConfig`]; the types of the file's sections are in `sections.rs`.
 
 mod addr;
 pub mod allowlist;
@@ -263,4 +263,28 @@ fn dynamic_pg_hba(raw: &serde_json::Value) -> Option<Vec<String>> {
         .iter()
         .map(|l| l.as_str().map(str::to_owned))
         .collect()
+}
+
+impl DynamicConfig {
+    /// Reads a `config` value leniently; problems are returned to be logged.
+    pub fn from_json(value: &serde_json::Value) -> (DynamicConfig, Vec<Warning>) {
+        dynamic::from_json(value)
+    }
+
+    /// Reads a `config` value leniently over the configuration in force: a key whose value
+    /// cannot be used keeps its value from `base` (an absent key takes its default).
+    pub fn from_json_over(
+        value: &serde_json::Value,
+        base: &DynamicConfig,
+    ) -> (DynamicConfig, Vec<Warning>) {
+        dynamic_keep::over(value, base)
+    }
+
+    /// Checks a value strictly before it is written (`PATCH /config`, `hactl edit-config`):
+    /// types, and `loop_wait + 2 * retry_timeout <= ttl`. The error names the key.
+    pub fn validate(value: &serde_json::Value) -> std::result::Result<DynamicConfig, String> {
+        dynamic::read(value, true)
+            .map(|(dc, _)| dc)
+            .map_err(|issue| issue.line())
+    }
 }
