@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::load::Ctx;
+use super::ctx::Ctx;
 use super::raw::{bool_of, int_of, kind_of};
 use super::{Config, Result};
 use crate::backup::schedule::Schedule;

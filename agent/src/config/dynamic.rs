@@ -1,4 +1,6 @@
-//! Reading the cluster's dynamic configuration (the `config` key, or `bootstrap.dcs`).
+//! `DynamicConfig` and reading it: the cluster's dynamic configuration (the `config` key, or
+//! `bootstrap.dcs`). Its entry points (`from_json`, `from_json_over`, `validate`) are in
+//! `mod.rs`, so that `dynamic_keep.rs` depends on this file and not the other way round.
 //!
 //! One reader, two modes. Lenient (`DynamicConfig::from_json`, used on what etcd holds): a bad
 //! value is a warning and its default is used, so garbage in etcd cannot stop an agent.
@@ -10,45 +12,51 @@ use std::collections::BTreeMap;
 
 use serde_json::{Map, Value};
 
-use super::params::{AGENT_OWNED, check_dcs_value, read_map};
-use super::raw::{bool_of, int_of, kind_of};
-use super::{DynamicConfig, Warning};
+use super::Warning;
+use super::dynamic_reader::{Issue, Reader, UNKNOWN, defaulted, is_set};
+use super::raw::kind_of;
+use crate::pg::GucValue;
 
-/// A problem with one key (dotted, relative to the dynamic configuration).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Issue {
-    pub key: String,
-    pub reason: String,
+/// The cluster's dynamic configuration (the `config` key, Patroni's "dynamic configuration
+/// settings"). Reading is lenient: a bad value is reported and its default used, so garbage in
+/// etcd cannot stop an agent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DynamicConfig {
+    /// Lease TTL, seconds (default 30).
+    pub ttl: u64,
+    /// Seconds between cycles (default 10).
+    pub loop_wait: u64,
+    /// Seconds etcd and PostgreSQL operations are retried (default 10).
+    pub retry_timeout: u64,
+    /// Bytes (default 1048576).
+    pub maximum_lag_on_failover: u64,
+    /// Seconds (default 300); also read from Patroni's old name `master_start_timeout`.
+    pub primary_start_timeout: u64,
+    /// `postgresql.use_pg_rewind` (default false in Patroni; our bootstrap examples set true).
+    pub use_pg_rewind: bool,
+    /// `postgresql.use_slots` (default true).
+    pub use_slots: bool,
+    /// `member_slots_ttl`, seconds (default 1800).
+    pub member_slots_ttl: u64,
+    /// `ignore_slots`: slots the leader's clean-up leaves alone.
+    pub ignore_slots: Vec<crate::ha::slots::IgnoreSlot>,
+    /// `pause`: maintenance mode.
+    pub pause: bool,
+    /// `failsafe_mode` (default false).
+    pub failsafe_mode: bool,
+    /// `synchronous_mode` (default off).
+    pub synchronous_mode: crate::ha::SyncMode,
+    /// `synchronous_mode_strict` (default false).
+    pub synchronous_mode_strict: bool,
+    /// `synchronous_node_count` (default 1, at least 1).
+    pub synchronous_node_count: u64,
+    /// `maximum_lag_on_syncnode` in bytes; `None` for -1 (the default: unlimited).
+    pub maximum_lag_on_syncnode: Option<u64>,
+    /// `postgresql.parameters`.
+    pub parameters: BTreeMap<String, GucValue>,
+    /// The whole value as JSON (for `GET /config` and `hactl show-config`).
+    pub raw: serde_json::Value,
 }
-
-impl Issue {
-    pub(super) fn new(key: &str, reason: impl Into<String>) -> Self {
-        Issue {
-            key: key.to_owned(),
-            reason: reason.into(),
-        }
-    }
-    /// `key: reason` (`unknown key <key> ignored` for an unknown key).
-    pub fn line(&self) -> String {
-        render(&self.key, &self.reason)
-    }
-}
-
-/// The reason given for a key nobody knows.
-pub(super) const UNKNOWN: &str = "unknown key ignored";
-
-/// One warning line about `key`.
-pub(super) fn render(key: &str, reason: &str) -> String {
-    if reason == UNKNOWN {
-        format!("unknown key {key} ignored")
-    } else {
-        format!("{key}: {reason}")
-    }
-}
-
-/// Upper bound for the timing settings: etcd keeps lease TTLs in int64 seconds and we keep
-/// milliseconds in u64; anything near this is a typo anyway.
-const MAX_SECS: i64 = i32::MAX as i64;
 
 /// Top-level keys Patroni knows and we accept without acting on them.
 const QUIET_KEYS: &[&str] = &[
@@ -56,16 +64,6 @@ const QUIET_KEYS: &[&str] = &[
     "primary_stop_timeout",
     "master_stop_timeout",
     "check_timeline",
-];
-
-/// `postgresql.*` keys Patroni knows and we accept without acting on them.
-const QUIET_PG_KEYS: &[&str] = &[
-    "pg_hba",
-    "remove_data_directory_on_rewind_failure",
-    "remove_data_directory_on_diverged_timelines",
-    "pg_ctl_timeout",
-    "use_unix_socket",
-    "use_unix_socket_repl",
 ];
 
 impl Default for DynamicConfig {
@@ -163,81 +161,7 @@ pub(super) fn from_json(value: &Value) -> (DynamicConfig, Vec<Warning>) {
     }
 }
 
-pub(super) struct Reader {
-    pub(super) strict: bool,
-    warnings: Vec<Issue>,
-}
-
 impl Reader {
-    /// A bad value: the error (strict) or a warning (lenient; the caller keeps the default).
-    pub(super) fn problem(&mut self, issue: Issue) -> Result<(), Issue> {
-        if self.strict {
-            Err(issue)
-        } else {
-            self.warnings.push(issue);
-            Ok(())
-        }
-    }
-
-    pub(super) fn note(&mut self, key: &str, reason: &str) {
-        self.warnings.push(Issue::new(key, reason));
-    }
-
-    pub(super) fn int(
-        &mut self,
-        obj: &Map<String, Value>,
-        key: &str,
-        min: i64,
-        max: i64,
-        default: u64,
-    ) -> Result<u64, Issue> {
-        let Some(v) = obj.get(key).filter(|v| !v.is_null()) else {
-            return Ok(default);
-        };
-        let reason = match int_of(v) {
-            Some(i) if i < min => format!("{i} is too small (minimum {min})"),
-            Some(i) if i > max => format!("{i} is too large (maximum {max})"),
-            // invariant: min >= 0, so i is not negative here
-            Some(i) => return Ok(u64::try_from(i).unwrap_or(default)),
-            None => format!("expected a whole number, got {}", kind_of(v)),
-        };
-        let reason = defaulted(self.strict, reason, &default.to_string());
-        self.problem(Issue::new(key, reason))?;
-        Ok(default)
-    }
-
-    fn secs(
-        &mut self,
-        obj: &Map<String, Value>,
-        key: &str,
-        min: i64,
-        default: u64,
-    ) -> Result<u64, Issue> {
-        self.int(obj, key, min, MAX_SECS, default)
-    }
-
-    /// `obj[key]` as a boolean; `shown` is the key's dotted name for messages.
-    pub(super) fn bool(
-        &mut self,
-        obj: &Map<String, Value>,
-        key: &str,
-        shown: &str,
-        default: bool,
-    ) -> Result<bool, Issue> {
-        match obj.get(key) {
-            None | Some(Value::Null) => Ok(default),
-            Some(v) => match bool_of(v) {
-                Some(b) => Ok(b),
-                None => {
-                    let reason = format!("expected a boolean, got {}", kind_of(v));
-                    let reason = defaulted(self.strict, reason, &default.to_string());
-                    self.problem(Issue::new(shown, reason))?;
-                    Ok(default)
-                }
-            },
-        }
-    }
-
     /// `loop_wait + 2 * retry_timeout <= ttl`: a leader that cannot renew demotes before its
     /// lease can expire only if this holds.
     fn timing(&mut self, dc: &mut DynamicConfig) -> Result<(), Issue> {
@@ -313,101 +237,5 @@ impl Reader {
             }
         }
         Ok(())
-    }
-
-    fn postgresql(&mut self, pg: &Map<String, Value>, dc: &mut DynamicConfig) -> Result<(), Issue> {
-        dc.use_pg_rewind = self.bool(
-            pg,
-            "use_pg_rewind",
-            "postgresql.use_pg_rewind",
-            dc.use_pg_rewind,
-        )?;
-        dc.use_slots = self.bool(pg, "use_slots", "postgresql.use_slots", dc.use_slots)?;
-        for key in ["pg_ident", "recovery_conf"] {
-            if is_set(pg.get(key)) {
-                self.note(&format!("postgresql.{key}"), "not supported yet");
-            }
-        }
-        for key in pg.keys() {
-            let known = matches!(
-                key.as_str(),
-                "use_pg_rewind" | "use_slots" | "parameters" | "pg_ident" | "recovery_conf"
-            ) || QUIET_PG_KEYS.contains(&key.as_str());
-            if !known {
-                self.note(&format!("postgresql.{key}"), UNKNOWN);
-            }
-        }
-        match pg.get("parameters") {
-            None | Some(Value::Null) => Ok(()),
-            Some(Value::Object(params)) => self.parameters(params, dc),
-            Some(other) => self.problem(Issue::new(
-                "postgresql.parameters",
-                format!("expected a mapping, got {}", kind_of(other)),
-            )),
-        }
-    }
-
-    fn parameters(
-        &mut self,
-        params: &Map<String, Value>,
-        dc: &mut DynamicConfig,
-    ) -> Result<(), Issue> {
-        // Read one at a time so that, leniently, one bad value only loses itself.
-        for (name, v) in params {
-            let key = format!("postgresql.parameters.{name}");
-            let single: Map<String, Value> = [(name.clone(), v.clone())].into_iter().collect();
-            let g = match read_map(&single) {
-                Ok(mut m) => m.pop_first().map(|(_, g)| g),
-                Err((_, reason)) => {
-                    self.problem(Issue::new(&key, ignored(self.strict, reason)))?;
-                    None
-                }
-            };
-            let Some(g) = g else { continue };
-            let lname = name.to_lowercase();
-            if AGENT_OWNED.contains(&lname.as_str()) {
-                self.note(&key, "ignored: the agent sets this itself");
-                continue;
-            }
-            if let Err(reason) = check_dcs_value(&lname, &g) {
-                self.problem(Issue::new(&key, ignored(self.strict, reason)))?;
-                continue;
-            }
-            if dc.parameters.insert(lname, g).is_some() {
-                self.problem(Issue::new(
-                    &key,
-                    "set twice (parameter names are case-insensitive)",
-                ))?;
-            }
-        }
-        Ok(())
-    }
-}
-
-/// Leniently, the reason says what is used instead.
-fn defaulted(strict: bool, reason: String, used: &str) -> String {
-    if strict {
-        reason
-    } else {
-        format!("{reason}; using {used}")
-    }
-}
-
-fn ignored(strict: bool, reason: String) -> String {
-    if strict {
-        reason
-    } else {
-        format!("{reason}; ignored")
-    }
-}
-
-/// Present and not null, false, or empty.
-fn is_set(v: Option<&Value>) -> bool {
-    match v {
-        None | Some(Value::Null) | Some(Value::Bool(false)) => false,
-        Some(Value::Object(m)) => !m.is_empty(),
-        Some(Value::Array(a)) => !a.is_empty(),
-        Some(Value::String(s)) => !s.is_empty(),
-        Some(_) => true,
     }
 }

@@ -12,7 +12,7 @@
 use serde_json::{Map, Value};
 
 use super::DynamicConfig;
-use super::dynamic::{Issue, Reader};
+use super::dynamic_reader::{Issue, Reader};
 use super::raw::kind_of;
 use crate::ha::slots::{IgnoreSlot, SlotKind};
 

@@ -9,7 +9,7 @@
 use serde_json::{Map, Value};
 
 use super::DynamicConfig;
-use super::dynamic::{Issue, Reader};
+use super::dynamic_reader::{Issue, Reader};
 use super::raw::{bool_of, int_of, kind_of};
 use crate::ha::SyncMode;
 

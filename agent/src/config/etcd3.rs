@@ -6,7 +6,7 @@ use serde_json::Value;
 
 use super::Result;
 use super::addr::{HostPort, split_host_port};
-use super::load::Ctx;
+use super::ctx::Ctx;
 use super::raw::{RawEtcd3, int_of, kind_of};
 use crate::dcs::EtcdSettings;
 

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
-use super::load::Ctx;
+use super::ctx::Ctx;
 use super::raw::{RawFence, RawWatchdog, int_of, kind_of};
 use super::{BootstrapConfig, DynamicConfig, FenceConfig, Result, WatchdogConfig};
 use crate::ha::{HaConfig, Millis, WatchdogMode, timing};

@@ -7,59 +7,13 @@
 //! file, or `environment` when the value came from a `PATRONI_*` variable.
 
 use std::collections::BTreeMap;
-use std::fmt::Display;
 use std::path::Path;
 
 use serde_json::{Map, Value};
 
+use super::ctx::Ctx;
 use super::raw::RawConfig;
 use super::{Config, ConfigError, Result, Warning, env, validate};
-
-/// Where errors and warnings go while one file is validated.
-pub(super) struct Ctx<'a> {
-    /// The file.
-    pub path: &'a Path,
-    /// Dotted key -> the `PATRONI_*` variable that set it.
-    pub env: BTreeMap<String, String>,
-    /// Collected warnings.
-    pub warnings: Vec<Warning>,
-}
-
-impl Ctx<'_> {
-    /// The variable that set `key` or one of its parents.
-    fn source(&self, key: &str) -> Option<&str> {
-        self.env.iter().find_map(|(k, var)| {
-            let hit = key == k || key.starts_with(&format!("{k}."));
-            hit.then_some(var.as_str())
-        })
-    }
-
-    /// An error about `key`.
-    pub fn invalid(&self, key: &str, reason: impl Display) -> ConfigError {
-        match self.source(key) {
-            Some(var) => ConfigError::Invalid {
-                path: "environment".into(),
-                key: key.to_owned(),
-                reason: format!("{reason} (set by {var})"),
-            },
-            None => ConfigError::Invalid {
-                path: self.path.to_owned(),
-                key: key.to_owned(),
-                reason: reason.to_string(),
-            },
-        }
-    }
-
-    /// A warning about `key`.
-    pub fn warn(&mut self, key: &str, msg: impl Display) {
-        let from = self
-            .source(key)
-            .map(|v| format!(" (set by {v})"))
-            .unwrap_or_default();
-        let line = super::dynamic::render(key, &msg.to_string());
-        self.warnings.push(Warning(format!("{line}{from}")));
-    }
-}
 
 /// YAML text -> JSON tree, with PyYAML's reading of YAML 1.1 scalars (`on`/`off`/`yes`/`no`
 /// are booleans, `0770` is octal) so that Patroni files mean the same here.
@@ -122,7 +76,7 @@ pub(super) fn from_yaml(
         } else {
             format!(
                 "{}{from}",
-                super::dynamic::render(&key, super::dynamic::UNKNOWN)
+                super::dynamic_reader::render(&key, super::dynamic_reader::UNKNOWN)
             )
         };
         ctx.warnings.push(Warning(line));

@@ -11,15 +11,20 @@
 //! Pipeline (`load.rs`): YAML -> JSON tree (`serde-saphyr`, YAML 1.1 scalars as PyYAML) ->
 //! environment overlay (`env.rs`) -> `RawConfig` (`raw.rs`, `serde_ignored` for unknown keys,
 //! `serde_path_to_error` for the key of a type error) -> `validate.rs` with one file per
-//! section (`etcd3.rs`, `restapi.rs`, `pgconf.rs`, `tags.rs`). `dynamic.rs` reads the `config`
-//! key; `params.rs` merges PostgreSQL parameters as Patroni does.
+//! section (`etcd3.rs`, `restapi.rs`, `pgconf.rs`, `tags.rs`), all reporting through `ctx.rs`.
+//! `dynamic.rs` reads the `config` key; `params.rs` merges PostgreSQL parameters as Patroni
+//! does. This file holds [`Config`] and what is derived from it, and the entry points of
+//! [`DynamicConfig`]; the types of the file's sections are in `sections.rs`.
 
 mod addr;
 pub mod allowlist;
 mod args;
 mod backup;
+mod ctx;
 mod dynamic;
 mod dynamic_keep;
+mod dynamic_pg;
+mod dynamic_reader;
 mod dynamic_slots;
 mod dynamic_sync;
 mod env;
@@ -30,6 +35,7 @@ mod params;
 mod pgconf;
 mod raw;
 mod restapi;
+mod sections;
 mod tags;
 mod validate;
 
@@ -40,10 +46,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 pub use backup::BackupConfig;
+pub use dynamic::DynamicConfig;
+pub use sections::{
+    BootstrapConfig, CtlConfig, FenceConfig, LogConfig, PostgresqlConfig, RepoSource,
+    RestApiConfig, Tags, VerifyClient, WatchdogConfig,
+};
 
 use crate::dcs::EtcdSettings;
 use crate::ha::{HaConfig, Millis};
-use crate::pg::{Credentials, GucValue, PgSettings};
+use crate::pg::PgSettings;
 
 /// The configuration is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -79,149 +90,6 @@ pub enum ConfigError {
 /// Result alias of this module.
 pub type Result<T> = std::result::Result<T, ConfigError>;
 
-/// `restapi`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RestApiConfig {
-    /// Address to bind, e.g. `0.0.0.0:8008`.
-    pub listen: std::net::SocketAddr,
-    /// How others reach the API, `host:port` (goes into `api_url`).
-    pub connect_address: String,
-    /// Basic auth for mutating requests.
-    pub authentication: Option<Credentials>,
-    /// TLS certificate (PEM); the API serves HTTPS when set.
-    pub certfile: Option<PathBuf>,
-    /// TLS key (PEM); defaults to `certfile`.
-    pub keyfile: Option<PathBuf>,
-    /// `keyfile_password`: passphrase of an encrypted (PKCS#8) key.
-    pub keyfile_password: Option<crate::keyfile::Secret>,
-    /// CA for client certificates.
-    pub cafile: Option<PathBuf>,
-    /// `verify_client`.
-    pub verify_client: VerifyClient,
-    /// `allowlist`: who may call the mutating endpoints (empty: everyone).
-    pub allowlist: Vec<allowlist::AllowEntry>,
-    /// `allowlist_include_members`: the members' API hosts may too.
-    pub allowlist_include_members: bool,
-}
-
-/// `restapi.verify_client` (Patroni's semantics, with `cafile`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum VerifyClient {
-    /// No client certificate is asked for.
-    #[default]
-    None,
-    /// A certificate is asked for; one that is sent must be valid (else the TLS handshake
-    /// fails); mutating requests without one get 403.
-    Optional,
-    /// The TLS handshake fails without a valid client certificate.
-    Required,
-}
-
-/// `ctl`: how hactl and the agent (asking other members for `/patroni`) call a REST API.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct CtlConfig {
-    /// Client certificate (PEM) presented to the API.
-    pub certfile: Option<PathBuf>,
-    /// Its key (PEM); defaults to `certfile`.
-    pub keyfile: Option<PathBuf>,
-    /// Passphrase of an encrypted (PKCS#8) `keyfile`.
-    pub keyfile_password: Option<crate::keyfile::Secret>,
-    /// CA that signed the API's certificate (else `restapi.cafile`).
-    pub cacert: Option<PathBuf>,
-    /// Do not check the API's certificate.
-    pub insecure: bool,
-}
-
-/// `bootstrap`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct BootstrapConfig {
-    /// `bootstrap.dcs` as JSON: seeds the cluster's `config` key.
-    pub dcs: serde_json::Value,
-    /// `bootstrap.initdb` as initdb arguments (`--encoding=UTF8`, `--data-checksums`).
-    pub initdb_args: Vec<String>,
-    /// `bootstrap.pg_hba`.
-    pub pg_hba: Option<Vec<String>>,
-    /// `bootstrap.method: pgbackrest` with `bootstrap.pgbackrest`: a new cluster from a backup.
-    pub from_repo: Option<RepoSource>,
-}
-
-/// `bootstrap.pgbackrest` (with `bootstrap.method: pgbackrest`): which backup a new cluster
-/// starts from; the repository is the `backup` section's.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RepoSource {
-    /// `stanza` (default: `backup.stanza`): e.g. the stanza of the cluster being copied.
-    pub stanza: Option<String>,
-    /// `type`: `default` (end of the archive, the default), `time`, `lsn`, `name`, `immediate`.
-    pub kind: String,
-    /// `target`: the time, LSN or restore point name.
-    pub target: Option<String>,
-    /// `set`: a backup label.
-    pub set: Option<String>,
-}
-
-/// `tags`.
-#[derive(Debug, Clone, PartialEq, Default)]
-pub struct Tags {
-    /// Never become leader (also implied by `failover_priority: 0`).
-    pub nofailover: bool,
-    /// Tie-break between equally advanced candidates; higher wins. Default 1.
-    pub failover_priority: i64,
-    /// Excluded from `/replica` load balancing.
-    pub noloadbalance: bool,
-    /// Preferred clone source.
-    pub clonefrom: bool,
-    /// Never a synchronous standby.
-    pub nosync: bool,
-    /// The tags as published in the member record, as Patroni does: everything as written,
-    /// except that `nofailover`, `noloadbalance`, `clonefrom` and `nosync` appear only when on.
-    pub raw: BTreeMap<String, serde_json::Value>,
-}
-
-/// `log`.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct LogConfig {
-    /// `log.level` (Patroni's DEBUG/INFO/WARNING/ERROR), as a tracing filter directive.
-    pub level: Option<String>,
-    /// `log.format`: `json` for JSON lines, else text.
-    pub json: bool,
-}
-
-/// `postgresql` (local part; the dynamic part comes from [`DynamicConfig`]).
-#[derive(Debug, Clone, PartialEq)]
-pub struct PostgresqlConfig {
-    /// `postgresql.listen` as `listen_addresses`.
-    pub listen_addresses: String,
-    /// `postgresql.listen`'s port.
-    pub port: u16,
-    /// `postgresql.connect_address` (host and port).
-    pub connect_address: crate::ha::ConnTarget,
-    /// `postgresql.data_dir`.
-    pub data_dir: PathBuf,
-    /// `postgresql.bin_dir` (default `/usr/lib/postgresql/15/bin` when it exists, else `PATH`).
-    pub bin_dir: PathBuf,
-    /// `postgresql.pgpass` (default: `pgpass.<name>` beside the data directory).
-    pub pgpass: PathBuf,
-    /// Where the agent connects: `unix_socket_directories`' first entry when
-    /// `postgresql.use_unix_socket` is true, else the first listen host (`127.0.0.1` for `*`/`0.0.0.0`).
-    pub local_host: String,
-    /// `postgresql.authentication.superuser`.
-    pub superuser: Credentials,
-    /// `postgresql.authentication.replication`.
-    pub replication: Credentials,
-    /// `postgresql.authentication.rewind`.
-    pub rewind: Option<Credentials>,
-    /// `postgresql.parameters` (local).
-    pub parameters: BTreeMap<String, GucValue>,
-    /// `postgresql.pg_hba`.
-    pub pg_hba: Option<Vec<String>>,
-    /// `postgresql.basebackup` as pg_basebackup arguments.
-    pub basebackup_args: Vec<String>,
-    /// `postgresql.callbacks`.
-    pub callbacks: BTreeMap<String, String>,
-    /// `postgresql.create_replica_methods` we support (`basebackup`, `pgbackrest`), in order.
-    pub create_replica_methods: Vec<String>,
-}
-
 /// A validated configuration file.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Config {
@@ -253,33 +121,6 @@ pub struct Config {
     pub fence: FenceConfig,
     /// `backup` (hapg's own section): backups with pgBackRest.
     pub backup: Option<BackupConfig>,
-}
-
-/// `watchdog` (Patroni's section). The device is held by the fence process.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct WatchdogConfig {
-    /// `mode`: off, automatic or required.
-    pub mode: crate::ha::WatchdogMode,
-    /// `device`, default `/dev/watchdog`.
-    pub device: PathBuf,
-    /// `safety_margin` in seconds (default 5); `None` for -1 (the timeout is ttl / 2).
-    pub safety_margin: Option<u64>,
-    /// `driver: testing`: Patroni's test driver, which writes the timeout into the device
-    /// file (`Ctimeout=N`) instead of an ioctl, so a plain file or a FIFO can stand in.
-    pub testing: bool,
-}
-
-/// `fence` (hapg's own section): the process that stops PostgreSQL when the leader's
-/// authority runs out and the agent did not.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FenceConfig {
-    /// `enabled` (default true).
-    pub enabled: bool,
-    /// `socket`: where the fence listens (default `<data_dir>.fence.sock` beside the data
-    /// directory).
-    pub socket: PathBuf,
-    /// `binary`: the `ha-fence` program (default: next to `ha-agent`).
-    pub binary: Option<PathBuf>,
 }
 
 /// A non-fatal remark about the file (an unknown key), to be logged once.
@@ -422,47 +263,6 @@ fn dynamic_pg_hba(raw: &serde_json::Value) -> Option<Vec<String>> {
         .iter()
         .map(|l| l.as_str().map(str::to_owned))
         .collect()
-}
-
-/// The cluster's dynamic configuration (the `config` key, Patroni's "dynamic configuration
-/// settings"). Reading is lenient: a bad value is reported and its default used, so garbage in
-/// etcd cannot stop an agent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct DynamicConfig {
-    /// Lease TTL, seconds (default 30).
-    pub ttl: u64,
-    /// Seconds between cycles (default 10).
-    pub loop_wait: u64,
-    /// Seconds etcd and PostgreSQL operations are retried (default 10).
-    pub retry_timeout: u64,
-    /// Bytes (default 1048576).
-    pub maximum_lag_on_failover: u64,
-    /// Seconds (default 300); also read from Patroni's old name `master_start_timeout`.
-    pub primary_start_timeout: u64,
-    /// `postgresql.use_pg_rewind` (default false in Patroni; our bootstrap examples set true).
-    pub use_pg_rewind: bool,
-    /// `postgresql.use_slots` (default true).
-    pub use_slots: bool,
-    /// `member_slots_ttl`, seconds (default 1800).
-    pub member_slots_ttl: u64,
-    /// `ignore_slots`: slots the leader's clean-up leaves alone.
-    pub ignore_slots: Vec<crate::ha::slots::IgnoreSlot>,
-    /// `pause`: maintenance mode.
-    pub pause: bool,
-    /// `failsafe_mode` (default false).
-    pub failsafe_mode: bool,
-    /// `synchronous_mode` (default off).
-    pub synchronous_mode: crate::ha::SyncMode,
-    /// `synchronous_mode_strict` (default false).
-    pub synchronous_mode_strict: bool,
-    /// `synchronous_node_count` (default 1, at least 1).
-    pub synchronous_node_count: u64,
-    /// `maximum_lag_on_syncnode` in bytes; `None` for -1 (the default: unlimited).
-    pub maximum_lag_on_syncnode: Option<u64>,
-    /// `postgresql.parameters`.
-    pub parameters: BTreeMap<String, GucValue>,
-    /// The whole value as JSON (for `GET /config` and `hactl show-config`).
-    pub raw: serde_json::Value,
 }
 
 impl DynamicConfig {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use super::addr::{self, HostPort};
 use super::args::{BASEBACKUP_OWNED, tool_args};
-use super::load::Ctx;
+use super::ctx::Ctx;
 use super::params::{local_ignored, read_map};
 use super::raw::{RawPostgresql, RawRole, kind_of};
 use super::validate::is_set;

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 use super::addr::{self, bracket};
 use super::allowlist::AllowEntry;
-use super::load::Ctx;
+use super::ctx::Ctx;
 use super::raw::{RawRestApi, bool_of, kind_of};
 use super::{CtlConfig, RestApiConfig, Result, VerifyClient};
 use crate::pg::Credentials;

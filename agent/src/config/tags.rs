@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::load::Ctx;
+use super::ctx::Ctx;
 use super::raw::{RawLog, bool_of, int_of, kind_of};
 use super::{LogConfig, Result, Tags};
 

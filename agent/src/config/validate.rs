@@ -10,8 +10,8 @@ use serde_json::{Map, Value};
 
 use super::addr;
 use super::args::{INITDB_OWNED, tool_args};
+use super::ctx::Ctx;
 use super::dynamic;
-use super::load::Ctx;
 use super::raw::{RawBootstrap, RawConfig, kind_of};
 use super::{BootstrapConfig, Config, Result, backup, etcd3, guards, pgconf, restapi, tags};
 

@@ -1,9 +1,11 @@
 //! `LocalPostgres`: the real PostgreSQL, driven with pg_ctl and friends and queried with
 //! tokio-postgres.
 //!
-//! This file holds the type, its shared state and `status()`; the operations live in
-//! `lifecycle.rs` (bootstrap, start, stop, restart, promote) and `replication.rs` (follow,
-//! clone, rewind, slots, reload), which add `impl LocalPostgres` blocks.
+//! This file holds the type, its shared state and the `Postgres` implementation, which
+//! delegates: `local/queries.rs` runs SQL on the persistent session, `local/observe.rs`
+//! builds `status()`'s answer, and the operations live in `bootstrap.rs`, `lifecycle.rs`
+//! (start, stop, restart), `promote.rs`, `replication.rs` (follow, reload), `clone.rs`,
+//! `rewind.rs` and `slots.rs`, which add `impl LocalPostgres` blocks.
 //!
 //! Invariants:
 //! - `status()` never fails and answers within about `STATUS_BUDGET` (2 s) whatever
@@ -16,14 +18,16 @@
 //! - Long statements (promotion, CHECKPOINT) use their own connections so that they never
 //!   queue `status()` behind them.
 
+mod observe;
+mod queries;
+
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, SystemTime};
 
 use super::callbacks::{self, CallbackAction};
-use super::query::{self, Failure, Session};
+use super::query::Session;
 use super::{GucValue, PgDetails, PgSettings, PgStatus, Postgres, Promoted, Result};
-use super::{controldata, postmaster};
 use crate::ha::slots::IgnoreSlot;
 use crate::ha::{MemberName, PgRole, PgState, StartAs, StopMode, StoppedPg, Upstream};
 
@@ -161,205 +165,6 @@ impl LocalPostgres {
             }
         } else {
             StartAs::Primary
-        }
-    }
-
-    /// Drops the persistent session (before a stop, after a failure).
-    pub(super) async fn drop_session(&self) {
-        self.session.lock().await.take();
-    }
-
-    /// Drops the persistent session unless someone is using it (never waits: `status()`
-    /// must stay bounded).
-    fn forget_session(&self) {
-        if let Ok(mut guard) = self.session.try_lock() {
-            guard.take();
-        }
-    }
-
-    /// Runs `sql` on the persistent session (connecting first if needed), all within
-    /// `budget`. Connection-level failures drop the session.
-    pub(super) async fn shared_query(
-        &self,
-        sql: &str,
-        budget: Duration,
-    ) -> std::result::Result<Rows, Failure> {
-        let settings = self.settings();
-        let work = async {
-            let mut guard = self.session.lock().await;
-            // A kept session may have died since (server restarted, backend terminated):
-            // then one retry on a fresh connection, so a restart is not reported as Unknown.
-            let mut kept = guard.take().filter(|s| !s.is_closed());
-            loop {
-                let reused = kept.is_some();
-                let session = match kept.take() {
-                    Some(s) => s,
-                    None => Session::connect(&query::local_config(&settings, budget))
-                        .await
-                        .map_err(|e| query::classify_connect(&e))?,
-                };
-                match session.rows(sql).await {
-                    Ok(rows) => {
-                        *guard = Some(session);
-                        return Ok(rows);
-                    }
-                    Err(e) => {
-                        // An SQL error leaves a healthy connection; anything else does not.
-                        let healthy = e.as_db_error().is_some() && !session.is_closed();
-                        if healthy {
-                            *guard = Some(session);
-                        } else if reused {
-                            tracing::debug!(error = %query::error_chain(&e), "reconnecting");
-                            continue;
-                        }
-                        return Err(query::classify(&e));
-                    }
-                }
-            }
-        };
-        // On timeout the session, taken out of the slot, is dropped with the future.
-        tokio::time::timeout(budget, work)
-            .await
-            .unwrap_or_else(|_| {
-                Err(Failure::Unknown(format!(
-                    "no answer within {} ms",
-                    budget.as_millis()
-                )))
-            })
-    }
-
-    /// Runs `sql` on a connection of its own (for statements that may take long).
-    pub(super) async fn own_query(&self, sql: &str, limit: Duration) -> Result<Rows> {
-        let settings = self.settings();
-        let work = async {
-            let session = Session::connect(&query::local_config(&settings, Duration::from_secs(5)))
-                .await
-                .map_err(|e| query::error_chain(&e))?;
-            session.rows(sql).await.map_err(|e| query::error_chain(&e))
-        };
-        match tokio::time::timeout(limit, work).await {
-            Ok(Ok(rows)) => Ok(rows),
-            Ok(Err(detail)) => Err(super::PgError::Sql {
-                what: "query",
-                detail,
-            }),
-            Err(_) => Err(super::PgError::Timeout {
-                what: "query",
-                secs: limit.as_secs(),
-            }),
-        }
-    }
-
-    /// Logs a problem at warn when it differs from the last one; `None` clears it.
-    fn note_problem(&self, problem: Option<String>) {
-        let mut last = lock(&self.last_problem);
-        if *last == problem {
-            return;
-        }
-        match &problem {
-            Some(p) => tracing::warn!(problem = %p, "postgresql did not answer"),
-            None => tracing::info!("postgresql answers again"),
-        }
-        *last = problem;
-    }
-
-    /// `pg_controldata`, re-run only when `global/pg_control` changed.
-    async fn stopped_state(&self, s: &PgSettings) -> Result<StoppedPg> {
-        let mtime = std::fs::metadata(s.data_dir.join("global/pg_control"))
-            .and_then(|m| m.modified())
-            .ok();
-        if let (Some(t), Some((cached_t, cached))) = (mtime, lock(&self.stopped_cache).as_ref())
-            && t == *cached_t
-        {
-            return Ok(cached.clone());
-        }
-        let state = controldata::read(&s.bin_dir, &s.data_dir).await?;
-        if let Some(t) = mtime {
-            *lock(&self.stopped_cache) = Some((t, state.clone()));
-        }
-        Ok(state)
-    }
-
-    /// The observation behind `status()`, with the postmaster's pid when one runs.
-    async fn observe(&self) -> PgStatus {
-        let pid = postmaster::running(&self.settings().data_dir).map(|p| p.pid);
-        let mut st = self.observe_state(pid.is_some()).await;
-        st.details.postmaster_pid = pid;
-        st
-    }
-
-    async fn observe_state(&self, postmaster_runs: bool) -> PgStatus {
-        let s = self.settings();
-        let plain = |state| PgStatus {
-            state,
-            details: PgDetails::default(),
-        };
-        if !has_data(&s.data_dir) {
-            self.forget_session();
-            self.note_problem(None);
-            return plain(PgState::NoData);
-        }
-        if !postmaster_runs {
-            self.forget_session();
-            return match self.stopped_state(&s).await {
-                Ok(st) => {
-                    self.note_problem(None);
-                    plain(PgState::Stopped(st))
-                }
-                Err(e) => {
-                    self.note_problem(Some(format!("pg_controldata: {e}")));
-                    plain(PgState::Unknown)
-                }
-            };
-        }
-        match self.shared_query(query::STATUS_SQL, STATUS_BUDGET).await {
-            Ok(rows) => match rows.first().map(|r| query::interpret(r)) {
-                Some(Ok((running, details))) => {
-                    self.note_problem(None);
-                    PgStatus {
-                        state: PgState::Running(running),
-                        details,
-                    }
-                }
-                Some(Err(why)) => {
-                    self.note_problem(Some(format!("unexpected status row: {why}")));
-                    plain(PgState::Unknown)
-                }
-                None => {
-                    self.note_problem(Some("status query returned no row".into()));
-                    plain(PgState::Unknown)
-                }
-            },
-            Err(Failure::Starting(why)) => {
-                tracing::debug!(%why, "postgresql is starting");
-                plain(PgState::Starting)
-            }
-            Err(Failure::Unknown(why)) => {
-                self.note_problem(Some(why));
-                plain(PgState::Unknown)
-            }
-        }
-    }
-}
-
-impl LocalPostgres {
-    /// A streaming replica's timeline is remembered; a replica that stopped streaming reports
-    /// at least that timeline (never the stale checkpoint timeline, which would make it look
-    /// diverged from its own leader).
-    fn remember_timeline(&self, st: &mut PgStatus) {
-        use std::sync::atomic::Ordering;
-        let PgState::Running(r) = &mut st.state else {
-            return;
-        };
-        if r.role != crate::ha::PgRole::Replica {
-            return;
-        }
-        if r.streaming {
-            self.streamed_timeline.store(r.timeline, Ordering::Relaxed);
-        } else {
-            r.timeline = r
-                .timeline
-                .max(self.streamed_timeline.load(Ordering::Relaxed));
         }
     }
 }

@@ -46,7 +46,7 @@ async fn restore(s: &PgSettings, rc: &RepoClone, staging: &Path, sysid: &str) ->
             source,
         })?;
     }
-    super::replication::ensure_dir(staging)?;
+    super::clone::ensure_dir(staging)?;
     tracing::info!(stanza = %rc.stanza, "restoring a replica from the pgBackRest repository");
     let pgbr = crate::backup::pgbackrest::Pgbackrest::with(
         &rc.config_file,
