@@ -24,10 +24,7 @@ use tokio::sync::Notify;
 
 pub use self::store::MemoryStore;
 use self::store::{LeaseNotFound, Store};
-use crate::dcs::{
-    CasOutcome, Dcs, DcsError, FailoverExpect, FailoverRecord, Keys, MemberRecord, Result,
-    StatusRecord,
-};
+use crate::dcs::{CasOutcome, DcsError, Keys, Result};
 
 /// Our lease: id and the TTL it was granted with.
 #[derive(Debug, Clone, Copy)]

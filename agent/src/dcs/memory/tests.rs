@@ -5,6 +5,7 @@ use std::time::Duration;
 use tokio::time::timeout;
 
 use super::*;
+use crate::dcs::{Dcs, FailoverExpect, FailoverRecord, MemberRecord, StatusRecord};
 
 fn keys() -> Keys {
     Keys::new("/service/", "demo")
