@@ -1,0 +1,93 @@
+//! What one member's agent observes: its PostgreSQL, its cached copy of etcd, the peers it
+//! reaches, its lease, fence and the primary's WAL senders, as the core's `Observation`.
+
+use ha_agent::ha::{
+    ControlState, DcsView, FenceState, HaConfig, Lsn, Observation, PeerStatus, PgRole, PgState,
+    RunningPg, StoppedPg, WatchdogState,
+};
+
+use super::etcd::view_of;
+use super::world::{N, Pg, SYSID, World, abs, name};
+
+impl World {
+    pub(super) fn observation(&self, i: usize, cfg: &HaConfig) -> Observation {
+        let me = &self.m[i];
+        let dcs = match me.cut_since {
+            Some(since) => DcsView::Unreachable { since: abs(since) },
+            None => DcsView::Reachable(view_of(&me.view, me.lease)),
+        };
+        let pg = match me.pg {
+            Pg::Stopped => PgState::Stopped(StoppedPg {
+                sysid: SYSID.into(),
+                timeline: me.timeline,
+                control_state: ControlState::InProduction,
+                checkpoint_lsn: Lsn(me.lsn),
+            }),
+            Pg::Primary | Pg::Replica(_) => PgState::Running(RunningPg {
+                role: if me.pg == Pg::Primary {
+                    PgRole::Primary
+                } else {
+                    PgRole::Replica
+                },
+                sysid: SYSID.into(),
+                timeline: me.timeline,
+                lsn: Lsn(me.lsn),
+                replay_lsn: Lsn(me.lsn),
+                streaming: matches!(me.pg, Pg::Replica(Some(u)) if self.m[u].pg == Pg::Primary),
+            }),
+        };
+        let peers = match &dcs {
+            DcsView::Reachable(v) if ha_agent::ha::needs_peers(v, &name(i), &pg) => (0..N)
+                // A frozen agent does not answer; an isolated member is not reached.
+                .filter(|j| *j != i && !self.m[*j].stalled && !me.isolated && !self.m[*j].isolated)
+                .map(|j| PeerStatus {
+                    leader_seen: ha_agent::ha::LeaderSeen::Unknown,
+                    name: name(j),
+                    running_primary: self.m[j].pg == Pg::Primary,
+                    timeline: Some(self.m[j].timeline),
+                    lsn: Some(Lsn(self.m[j].lsn)),
+                    nofailover: false,
+                    failover_priority: 1,
+                    sysid: Some(SYSID.into()),
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        Observation {
+            me: name(i),
+            now: abs(self.t),
+            wall_ms: 1_800_000_000_000,
+            dcs,
+            pg,
+            lease_valid_until: me.lease_valid_until.map(abs),
+            job: None,
+            last_job: None,
+            pg_down_since: None,
+            not_streaming_since: None,
+            leader_vacant_since: me.vacant_since.map(abs),
+            peers,
+            bootstrapping: false,
+            following: me.following.map(name),
+            // Retrying the stream is a reload with no effect on the modelled state.
+            following_since: None,
+            request: None,
+            fence: if cfg.fence {
+                FenceState::Ready {
+                    armed: me.fence.map(abs),
+                }
+            } else {
+                FenceState::Disabled
+            },
+            watchdog: WatchdogState::Off,
+            failsafe_valid_until: None,
+            failsafe_leader: None,
+            streaming_replicas: (0..N)
+                .filter(|j| matches!(self.m[*j].pg, Pg::Replica(Some(u)) if u == i))
+                .map(name)
+                .collect(),
+            // The model replicates asynchronously.
+            sync_replicas: Vec::new(),
+            sync_names: None,
+        }
+    }
+}
