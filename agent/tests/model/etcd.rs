@@ -1,5 +1,5 @@
 //! The modelled etcd: leases that expire, the `leader` key under a lease, the members' records,
-//! `status` and `history`; and how one member's cached copy of it reads to the core
+//! `status`, `history` and `sync`; and how one member's cached copy of it reads to the core
 //! (`ClusterView`). Keys change only through the transitions in `execute.rs` (compare-and-set
 //! there) and lease expiry on a tick (`world.rs`).
 
@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 use ha_agent::ha::{
     ClusterView, ConnTarget, HaConfig, KeyLease, LeaderKey, Lsn, MemberView, PgRole, Revision,
-    TimelineSwitch, timing,
+    SyncKey, TimelineSwitch, timing,
 };
 
 use super::world::{Member, N, Pg, Rel, SYSID, World, name};
@@ -34,6 +34,22 @@ pub struct Etcd {
     pub history: Vec<(u32, u64)>,
     pub rev: u64,
     pub next_lease: u64,
+    /// `sync`.
+    pub sync: Option<SyncRec>,
+}
+
+/// The `sync` key: the leader that wrote it, the standbys (quorum mode: voters) it names
+/// (bit i: member i), `quorum`, and its mod_revision.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct SyncRec {
+    /// Member index of the leader.
+    pub leader: usize,
+    /// Named members.
+    pub standbys: u8,
+    /// `quorum`.
+    pub quorum: usize,
+    /// mod_revision.
+    pub rev: u64,
 }
 
 impl World {
@@ -65,7 +81,7 @@ pub(super) fn record(m: &Member) -> Record {
             Pg::Stopped => PgRole::Unknown,
         },
         running: m.pg != Pg::Stopped,
-        lsn: m.lsn,
+        lsn: m.lsn(),
         timeline: m.timeline,
     }
 }
@@ -115,6 +131,14 @@ pub(super) fn view_of(e: &Etcd, lease: Option<u64>) -> ClusterView {
         has_config: true,
         failsafe: None,
         config_garbage: None,
-        sync: None,
+        sync: e.sync.map(|s| SyncKey {
+            leader: Some(name(s.leader)),
+            standbys: (0..N)
+                .filter(|j| s.standbys & (1 << j) != 0)
+                .map(name)
+                .collect(),
+            quorum: s.quorum,
+            revision: Revision(i64::try_from(s.rev).unwrap_or(0)),
+        }),
     }
 }

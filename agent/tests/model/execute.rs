@@ -1,11 +1,14 @@
 //! Transitions: one agent's cycle (observe, decide, execute every action in order, stopping
 //! at a failure or a lost compare-and-set, then the shell's keepalive and record), and what each
-//! action does to etcd, PostgreSQL and the fence. Promotion without the lease is recorded here as
-//! a violation, at the moment it happens.
+//! action does to etcd (the `sync` key by compare-and-set on its revision), PostgreSQL
+//! (`synchronous_standby_names` included) and the fence. A member made primary without the
+//! lease, or lacking a commit some primary acknowledged, is recorded here as a violation, at
+//! the moment it happens.
 
 use ha_agent::ha::{Action, HaConfig, Revision, StartAs, timing};
 
-use super::etcd::record;
+use super::etcd::{SyncRec, record};
+use super::postgres::Names;
 use super::world::{DecideFn, Pg, World, abs, index, rel};
 
 impl World {
@@ -16,10 +19,14 @@ impl World {
         } else {
             None
         };
+        self.confirm_sync(i);
         let obs = self.observation(i, cfg);
         let d = decide(&obs, cfg);
         for a in &d.actions {
-            if !self.execute(i, a, cfg) {
+            let done = self.execute(i, a, cfg);
+            // A new `synchronous_standby_names` may release waiting commits at once.
+            self.acknowledge();
+            if !done {
                 break;
             }
         }
@@ -31,7 +38,7 @@ impl World {
                 self.etcd.members[i] = Some((rec, l));
             }
             if self.etcd.leader.is_some_and(|(h, _, _)| h == i) && self.m[i].pg == Pg::Primary {
-                self.etcd.optime = self.m[i].lsn;
+                self.etcd.optime = self.m[i].lsn();
             }
         }
     }
@@ -104,11 +111,22 @@ impl World {
                         "m{i} made PostgreSQL primary without holding the leader lease ({a:?})"
                     ));
                 }
+                let missing = self.missing_commits(i);
+                if !missing.is_empty() && self.violation.is_none() {
+                    self.violation = Some(format!(
+                        "m{i} made PostgreSQL primary ({a:?}) without acknowledged commit(s) \
+                         {missing:?}: it holds {:?}, clients were told {:?} are committed",
+                        self.m[i].wal, self.acked
+                    ));
+                }
+                if self.m[i].pg != Pg::Primary {
+                    self.m[i].sessions_from = self.m[i].wal.len();
+                }
                 if *a == Action::Promote && self.m[i].pg != Pg::Primary {
                     self.m[i].timeline += 1;
                     self.etcd
                         .history
-                        .push((self.m[i].timeline - 1, self.m[i].lsn));
+                        .push((self.m[i].timeline - 1, self.m[i].lsn()));
                 }
                 self.m[i].pg = Pg::Primary;
                 self.m[i].following = None;
@@ -125,6 +143,8 @@ impl World {
                 let u = upstream.as_ref().and_then(|u| index(&u.name));
                 self.m[i].pg = Pg::Replica(u);
                 self.m[i].following = u;
+                // The shell forgets the setting when it starts or re-points a replica.
+                self.m[i].names = Names::Off;
                 true
             }
             Action::Follow { upstream }
@@ -136,11 +156,12 @@ impl World {
                     && !matches!(a, Action::Follow { .. })
                 {
                     // A rewind or copy gives the member the leader's history.
-                    self.m[i].lsn = self.m[u].lsn;
+                    self.m[i].wal = self.m[u].wal.clone();
                     self.m[i].timeline = self.m[u].timeline;
                 }
                 self.m[i].pg = Pg::Replica(u);
                 self.m[i].following = u;
+                self.m[i].names = Names::Off;
                 true
             }
             Action::ExtendFence => {
@@ -157,9 +178,54 @@ impl World {
                 self.m[i].fence = None;
                 true
             }
+            // A reload: the value is in force at once (the core waits a cycle before relying
+            // on it, as the shell confirms standbys only under a value it has seen).
+            Action::SetSyncStandbyNames(names) => {
+                self.m[i].names = Names::of(names);
+                true
+            }
+            Action::WriteSyncKey {
+                standbys,
+                quorum,
+                revision,
+            } => {
+                if cut || !self.sync_key_at(*revision) {
+                    return false;
+                }
+                self.etcd.rev += 1;
+                self.etcd.sync = Some(SyncRec {
+                    leader: i,
+                    standbys: standbys
+                        .iter()
+                        .filter_map(index)
+                        .fold(0, |m, j| m | (1 << j)),
+                    quorum: *quorum,
+                    rev: self.etcd.rev,
+                });
+                true
+            }
+            Action::DeleteSyncKey { revision } => {
+                if cut || !self.sync_key_at(Some(*revision)) {
+                    return false;
+                }
+                self.etcd.rev += 1;
+                self.etcd.sync = None;
+                true
+            }
             // Housekeeping without bearing on who writes.
             _ => !cut || !writes_etcd(a),
         }
+    }
+}
+
+impl World {
+    /// The `sync` key's compare: absent (`None`), or at this mod_revision.
+    fn sync_key_at(&self, revision: Option<Revision>) -> bool {
+        let now = self
+            .etcd
+            .sync
+            .map(|s| Revision(i64::try_from(s.rev).unwrap_or(0)));
+        now == revision
     }
 }
 

@@ -7,4 +7,5 @@ mod etcd;
 mod execute;
 pub mod explore;
 mod observe;
+mod postgres;
 pub mod world;

@@ -1,9 +1,16 @@
 //! What one member's agent observes: its PostgreSQL, its cached copy of etcd, the peers it
-//! reaches, its lease, fence and the primary's WAL senders, as the core's `Observation`.
+//! reaches, its lease, fence and (on a primary) its WAL senders, `synchronous_standby_names`
+//! and the standbys the shell confirmed synchronous, as the core's `Observation`.
+//!
+//! Not observed: `following_since` and `not_streaming_since` stay `None`, so the core never
+//! asks for `RetryStreaming` (a reload with no effect on the modelled state, which `execute`
+//! would take as done) nor rewinds a diverged replica (jobs are not modelled either): a
+//! replica whose WAL is not on its leader's history stays behind, never streams, and so is
+//! never chosen synchronous.
 
 use ha_agent::ha::{
-    ControlState, DcsView, FenceState, HaConfig, Lsn, Observation, PeerStatus, PgRole, PgState,
-    RunningPg, StoppedPg, WatchdogState,
+    ControlState, DcsView, FenceState, HaConfig, LeaderSeen, Lsn, Observation, PeerStatus, PgRole,
+    PgState, RunningPg, StoppedPg, WatchdogState,
 };
 
 use super::etcd::view_of;
@@ -21,7 +28,7 @@ impl World {
                 sysid: SYSID.into(),
                 timeline: me.timeline,
                 control_state: ControlState::InProduction,
-                checkpoint_lsn: Lsn(me.lsn),
+                checkpoint_lsn: Lsn(me.lsn()),
             }),
             Pg::Primary | Pg::Replica(_) => PgState::Running(RunningPg {
                 role: if me.pg == Pg::Primary {
@@ -31,9 +38,9 @@ impl World {
                 },
                 sysid: SYSID.into(),
                 timeline: me.timeline,
-                lsn: Lsn(me.lsn),
-                replay_lsn: Lsn(me.lsn),
-                streaming: matches!(me.pg, Pg::Replica(Some(u)) if self.m[u].pg == Pg::Primary),
+                lsn: Lsn(me.lsn()),
+                replay_lsn: Lsn(me.lsn()),
+                streaming: self.upstream(i).is_some(),
             }),
         };
         let peers = match &dcs {
@@ -41,11 +48,16 @@ impl World {
                 // A frozen agent does not answer; an isolated member is not reached.
                 .filter(|j| *j != i && !self.m[*j].stalled && !me.isolated && !self.m[*j].isolated)
                 .map(|j| PeerStatus {
-                    leader_seen: ha_agent::ha::LeaderSeen::Unknown,
+                    // What it last read of the leader key (quorum mode's votes need it).
+                    leader_seen: match (self.m[j].cut_since, self.m[j].view.leader) {
+                        (Some(_), _) => LeaderSeen::Unknown,
+                        (None, None) => LeaderSeen::Vacant,
+                        (None, Some((h, _, _))) => LeaderSeen::Held(name(h)),
+                    },
                     name: name(j),
                     running_primary: self.m[j].pg == Pg::Primary,
                     timeline: Some(self.m[j].timeline),
-                    lsn: Some(Lsn(self.m[j].lsn)),
+                    lsn: Some(Lsn(self.m[j].lsn())),
                     nofailover: false,
                     failover_priority: 1,
                     sysid: Some(SYSID.into()),
@@ -81,13 +93,13 @@ impl World {
             watchdog: WatchdogState::Off,
             failsafe_valid_until: None,
             failsafe_leader: None,
-            streaming_replicas: (0..N)
-                .filter(|j| matches!(self.m[*j].pg, Pg::Replica(Some(u)) if u == i))
+            streaming_replicas: self.streaming_from(i).into_iter().map(name).collect(),
+            // The shell's confirmation (`postgres.rs`), and the value in force on a primary.
+            sync_replicas: (0..N)
+                .filter(|j| me.confirm.ready & (1 << j) != 0)
                 .map(name)
                 .collect(),
-            // The model replicates asynchronously.
-            sync_replicas: Vec::new(),
-            sync_names: None,
+            sync_names: (me.pg == Pg::Primary).then(|| me.names.core()),
         }
     }
 }

@@ -14,20 +14,29 @@
 //!   anyway only helps: the agent under-estimates its lease);
 //! - each agent reads the cluster from its own cached copy, refreshed by a separate delivery
 //!   step that may lag arbitrarily (a late watch);
-//! - PostgreSQL is stopped, primary or replica, with a timeline and WAL position that the
-//!   replicas streaming from a running primary copy;
+//! - PostgreSQL is stopped, primary or replica, with a timeline and a WAL (the commits it
+//!   holds) that the replicas streaming from a running primary copy: on every tick when
+//!   replication is asynchronous, and in synchronous mode as a step of its own (`Replicate`),
+//!   so that a standby may lag for any number of steps;
+//! - synchronous mode (`postgres.rs`): clients commit on a running primary (`Write`, a
+//!   bounded number of times), the primary acknowledges a commit as PostgreSQL does under
+//!   the `synchronous_standby_names` in force, and the shell confirms synchronous standbys
+//!   as `runtime::sync` does; every commit ever acknowledged is remembered, and a member made
+//!   primary (promoted or started as one) must hold them all;
 //! - states are kept *relative to now* (every stored instant is an offset from the current
 //!   time, lease ids are renumbered canonically after every step; etcd revisions are not, as
 //!   they must never repeat), so that two histories that lead to the same situation are one
 //!   state for the explorer.
 //!
-//! The parts: `etcd.rs` (the store and its view), `observe.rs` (what an agent sees),
+//! The parts: `etcd.rs` (the store and its view), `postgres.rs` (replication, commits and
+//! their acknowledgement), `observe.rs` (what an agent sees),
 //! `execute.rs` (a cycle and its actions), `canonical.rs` (state identity); the properties are
 //! checked in `explore.rs`.
 
-use ha_agent::ha::{Decision, HaConfig, MemberName, Millis, Observation, timing};
+use ha_agent::ha::{Decision, HaConfig, MemberName, Millis, Observation, SyncMode, timing};
 
-use super::etcd::{Etcd, record};
+use super::etcd::{Etcd, SyncRec, record};
+use super::postgres::{BASE_LSN, Confirm, Names};
 
 /// Members in the model.
 pub const N: usize = 3;
@@ -75,12 +84,20 @@ pub struct Member {
     pub fence: Option<Rel>,
     pub following: Option<usize>,
     pub pg: Pg,
-    pub lsn: u64,
+    /// The commits its WAL holds, in order (its position: `Member::lsn`).
+    pub wal: Vec<u8>,
+    /// Where its WAL stood when PostgreSQL last became primary: the sessions of commits
+    /// before it ended then, so those not acknowledged by then never will be.
+    pub sessions_from: usize,
     pub timeline: u32,
     /// The agent is frozen (SIGSTOP): it neither cycles nor answers on its REST API.
     pub stalled: bool,
     /// The member is cut off from the other members (probes and replication fail).
     pub isolated: bool,
+    /// `synchronous_standby_names` in its configuration (in force while it runs as primary).
+    pub names: Names,
+    /// The agent's confirmation of synchronous standbys (the shell's memory).
+    pub confirm: Confirm,
 }
 
 /// The whole modelled world.
@@ -97,6 +114,14 @@ pub struct World {
     /// tick (no agent stalls). Used to show what the fence is for, and planted bugs.
     pub fair: bool,
     pub cycled: [bool; N],
+    /// Synchronous mode: replication is a step of its own and clients commit.
+    pub sync: bool,
+    /// Commits written so far (each commit's id is its number).
+    pub commits: u8,
+    /// How many commits clients may write in all.
+    pub max_commits: u8,
+    /// Every commit some primary acknowledged to its client (sorted).
+    pub acked: Vec<u8>,
 }
 
 /// One step of the world.
@@ -122,6 +147,10 @@ pub enum Event {
     Isolate(usize),
     /// Member `i` reaches the other members again.
     Rejoin(usize),
+    /// A client commits on member `i`, a running primary (synchronous mode).
+    Write(usize),
+    /// Member `i` receives and flushes what its upstream has (synchronous mode).
+    Replicate(usize),
 }
 
 /// The timing the model runs with: the floor the configuration accepts, so that a lease
@@ -164,10 +193,13 @@ impl World {
             } else {
                 Pg::Replica(Some(0))
             },
-            lsn: 10,
+            wal: Vec::new(),
+            sessions_from: 0,
             timeline: 1,
             stalled: false,
             isolated: false,
+            names: Names::Off,
+            confirm: Confirm::default(),
         });
         for (i, mem) in m.iter_mut().enumerate() {
             let id = etcd.next_lease;
@@ -177,7 +209,29 @@ impl World {
             etcd.members[i] = Some((record(mem), id));
         }
         etcd.leader = Some((0, m[0].lease.unwrap_or(0), 1));
-        etcd.optime = 10;
+        etcd.optime = BASE_LSN;
+        // Synchronous mode: the leader's setting and key name both replicas (quorum: as
+        // voters, `ANY 1`) or the first (on: `FIRST 1`), confirmed.
+        let sync = cfg.synchronous_mode != SyncMode::Off;
+        if sync {
+            let (names, standbys, quorum) = match cfg.synchronous_mode {
+                SyncMode::Quorum => (Names::Quorum(1, vec![1, 2]), 0b110, 1),
+                _ => (Names::First(1, vec![1]), 0b010, 0),
+            };
+            etcd.rev += 1;
+            etcd.sync = Some(SyncRec {
+                leader: 0,
+                standbys,
+                quorum,
+                rev: etcd.rev,
+            });
+            m[0].confirm = Confirm {
+                seen: Some(names.clone()),
+                mark: BASE_LSN,
+                ready: standbys,
+            };
+            m[0].names = names;
+        }
         m[0].lease_valid_until = Some(ttl);
         m[0].fence = cfg
             .fence
@@ -193,6 +247,10 @@ impl World {
             violation: None,
             fair: false,
             cycled: [false; N],
+            sync,
+            commits: 0,
+            max_commits: 0,
+            acked: Vec::new(),
         }
     }
 
@@ -240,6 +298,12 @@ impl World {
             } else if self.faults < max_faults {
                 v.push(Event::Isolate(i));
             }
+            if self.sync && self.m[i].pg == Pg::Primary && self.commits < self.max_commits {
+                v.push(Event::Write(i));
+            }
+            if self.sync && self.behind(i) {
+                v.push(Event::Replicate(i));
+            }
         }
         v
     }
@@ -275,7 +339,15 @@ impl World {
                 self.m[i].isolated = true;
             }
             Event::Rejoin(i) => self.m[i].isolated = false,
+            Event::Write(i) => {
+                if self.m[i].pg == Pg::Primary {
+                    self.commits += 1;
+                    self.m[i].wal.push(self.commits);
+                }
+            }
+            Event::Replicate(i) => self.replicate(i),
         }
+        self.acknowledge();
         self.canonical(cfg);
     }
 
@@ -308,16 +380,10 @@ impl World {
                 }
             }
         }
-        // Replicas streaming from a running primary catch up with it.
-        for i in 0..N {
-            if let Pg::Replica(Some(u)) = self.m[i].pg
-                && self.m[u].pg == Pg::Primary
-                && self.m[u].timeline >= self.m[i].timeline
-                && !self.m[i].isolated
-                && !self.m[u].isolated
-            {
-                self.m[i].lsn = self.m[u].lsn;
-                self.m[i].timeline = self.m[u].timeline;
+        // Asynchronous replication: replicas streaming from a running primary catch up with it.
+        if !self.sync {
+            for i in 0..N {
+                self.replicate(i);
             }
         }
     }
