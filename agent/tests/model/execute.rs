@@ -19,7 +19,10 @@ impl World {
         } else {
             None
         };
-        self.confirm_sync(i);
+        // (Asynchronous runs skip it: it would only split equal states.)
+        if self.sync {
+            self.confirm_sync(i);
+        }
         let obs = self.observation(i, cfg);
         let d = decide(&obs, cfg);
         for a in &d.actions {
