@@ -251,3 +251,49 @@ fn deep_model_check_synchronous() {
         assert!(violation.is_none(), "{}", violation.unwrap_or_default());
     }
 }
+
+/// Planted bug: the leader names in the `sync` key every standby it sets in
+/// `synchronous_standby_names`, in the same batch, without waiting for PostgreSQL to
+/// confirm that the standby holds every commit acknowledged before.
+fn name_standbys_before_confirmed(obs: &Observation, cfg: &HaConfig) -> Decision {
+    let mut d = ha::decide(obs, cfg);
+    let set = d.actions.iter().find_map(|a| match a {
+        Action::SetSyncStandbyNames(ha::SyncStandbyNames::First { names, .. }) => {
+            Some(names.clone())
+        }
+        _ => None,
+    });
+    if let Some(names) = set {
+        for a in &mut d.actions {
+            if let Action::WriteSyncKey { standbys, .. } = a {
+                standbys.clone_from(&names);
+            }
+        }
+    }
+    d
+}
+
+#[test]
+fn a_planted_sync_key_naming_an_unconfirmed_standby_is_found() {
+    // A commit acknowledged by the synchronous standby m1 alone; m1 is cut off from the
+    // others, so the leader drops it and sets m2 (which lags) instead; then the leader's
+    // agent freezes. The real core names m2 in the key only once it has caught up, so
+    // nobody takes over...
+    let cfg = sync_config(SyncMode::On);
+    let mut start = World::healthy(&cfg);
+    start.max_commits = 1;
+    let events = [
+        Event::Write(0),
+        Event::Replicate(1),
+        Event::Isolate(1),
+        Event::Cycle(0),
+        Event::Stall(0),
+    ];
+    let real = scenario(&start, &cfg, ha::decide, &events, 40);
+    assert!(real.is_none(), "the real core: {real:?}");
+    // ...and with the key written at once, m2 takes over without the acknowledged commit.
+    let (v, path) = scenario(&start, &cfg, name_standbys_before_confirmed, &events, 40)
+        .expect("the checker finds the planted bug");
+    println!("found: {v} after {} events", path.len());
+    assert!(v.contains("without acknowledged commit"), "{v}");
+}
