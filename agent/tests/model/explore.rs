@@ -1,7 +1,8 @@
 //! Exploring the modelled world: exhaustively (breadth first, to a depth, with a fault
 //! budget) and along long random walks (deterministic seeds), checking at every state:
-//! - **safety**: at most one member runs PostgreSQL as primary, and no member made it
-//!   primary without holding the leader lease in etcd at that moment;
+//! - **safety**: at most one member runs PostgreSQL as primary, no member made it primary
+//!   without holding the leader lease in etcd at that moment, and (synchronous mode) none
+//!   made it primary without every commit a primary had acknowledged until then;
 //! - **liveness**: from a state, once every member reaches etcd again and every agent runs
 //!   (fairly: deliveries, cycles, ticks in turn), a member leads in full within a bounded
 //!   number of rounds.
@@ -53,8 +54,9 @@ pub fn liveness(w: &World, cfg: &HaConfig, decide: DecideFn, rounds: usize) -> b
     false
 }
 
-/// A directed scenario: `faults` applied to `start`, then `rounds` fair rounds (every agent
-/// gets its delivery and its cycle, then the clock ticks), checking safety at every step.
+/// A directed scenario: `faults` (any events) applied to `start`, then `rounds` fair rounds
+/// (every agent that runs gets its delivery and its cycle, then the clock ticks), checking
+/// safety at every step.
 pub fn scenario(
     start: &World,
     cfg: &HaConfig,
@@ -77,6 +79,10 @@ pub fn scenario(
     for _ in 0..rounds {
         for i in 0..N {
             for e in [Event::Deliver(i), Event::Cycle(i)] {
+                // A stalled agent does not cycle; a member cut off from etcd gets no news.
+                if !w.events(0).contains(&e) {
+                    continue;
+                }
                 if let Some(v) = step(&mut w, e, &mut path) {
                     return Some((v, path));
                 }

@@ -14,64 +14,50 @@
 //!   anyway only helps: the agent under-estimates its lease);
 //! - each agent reads the cluster from its own cached copy, refreshed by a separate delivery
 //!   step that may lag arbitrarily (a late watch);
-//! - PostgreSQL is stopped, primary or replica, with a timeline and WAL position that the
-//!   replicas streaming from a running primary copy;
+//! - PostgreSQL is stopped, primary or replica, with a timeline and a WAL (the commits it
+//!   holds) that the replicas streaming from a running primary copy: on every tick when
+//!   replication is asynchronous, and in synchronous mode as a step of its own (`Replicate`),
+//!   so that a standby may lag for any number of steps;
+//! - synchronous mode (`postgres.rs`): clients commit on a running primary (`Write`, a
+//!   bounded number of times), the primary acknowledges a commit as PostgreSQL does under
+//!   the `synchronous_standby_names` in force, and the shell confirms synchronous standbys
+//!   as `runtime::sync` does; every commit ever acknowledged is remembered, and a member made
+//!   primary (promoted or started as one) must hold them all;
 //! - states are kept *relative to now* (every stored instant is an offset from the current
 //!   time, lease ids are renumbered canonically after every step; etcd revisions are not, as
 //!   they must never repeat), so that two histories that lead to the same situation are one
 //!   state for the explorer.
+//!
+//! The parts: `etcd.rs` (the store and its view), `postgres.rs` (replication, commits and
+//! their acknowledgement), `observe.rs` (what an agent sees),
+//! `execute.rs` (a cycle and its actions), `canonical.rs` (state identity); the properties are
+//! checked in `explore.rs`.
 
-use std::collections::BTreeMap;
+use ha_agent::ha::{Decision, HaConfig, MemberName, Millis, Observation, SyncMode, timing};
 
-use ha_agent::ha::{
-    Action, ClusterView, ConnTarget, ControlState, DcsView, Decision, FenceState, HaConfig,
-    KeyLease, LeaderKey, Lsn, MemberName, MemberView, Millis, Observation, PeerStatus, PgRole,
-    PgState, Revision, RunningPg, StartAs, StoppedPg, TimelineSwitch, WatchdogState, timing,
-};
+use super::etcd::{Etcd, SyncRec, record};
+use super::postgres::{BASE_LSN, Confirm, Names};
 
 /// Members in the model.
 pub const N: usize = 3;
 /// One tick of the global clock, ms.
 pub const TICK: u64 = 250;
 /// The system identifier of the modelled cluster.
-const SYSID: &str = "7311000000000000001";
+pub const SYSID: &str = "7311000000000000001";
 
 /// The decision function under test (the real `ha::decide`, or a planted bug).
 pub type DecideFn = fn(&Observation, &HaConfig) -> Decision;
 
-/// A member's record in etcd.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct Record {
-    role: PgRole,
-    running: bool,
-    lsn: u64,
-    timeline: u32,
-}
-
 /// An instant, as an offset in ms from now.
-type Rel = i64;
+pub type Rel = i64;
 
 /// The monotonic reading the agents see for "now" (any constant works: only differences
 /// matter to the core).
 const BASE: i64 = 1_000_000_000;
 
-fn abs(r: Rel) -> Millis {
+/// The monotonic reading of `r`.
+pub fn abs(r: Rel) -> Millis {
     Millis(u64::try_from(BASE + r).unwrap_or(0))
-}
-
-/// etcd.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
-pub struct Etcd {
-    /// `leader`: holder, lease, mod_revision.
-    leader: Option<(usize, u64, u64)>,
-    /// Live leases: id -> expiry.
-    leases: BTreeMap<u64, Rel>,
-    /// `members/<i>` with the lease it is under.
-    members: [Option<(Record, u64)>; N],
-    optime: u64,
-    history: Vec<(u32, u64)>,
-    rev: u64,
-    next_lease: u64,
 }
 
 /// PostgreSQL.
@@ -88,22 +74,30 @@ pub enum Pg {
 /// One member: its agent's memory, its fence, its PostgreSQL.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Member {
-    lease: Option<u64>,
-    lease_valid_until: Option<Rel>,
-    view: Etcd,
-    cut_since: Option<Rel>,
+    pub lease: Option<u64>,
+    pub lease_valid_until: Option<Rel>,
+    pub view: Etcd,
+    pub cut_since: Option<Rel>,
     /// Since when this member's view has shown no leader key (the shell's
     /// `leader_vacant_since`).
-    vacant_since: Option<Rel>,
-    fence: Option<Rel>,
-    following: Option<usize>,
+    pub vacant_since: Option<Rel>,
+    pub fence: Option<Rel>,
+    pub following: Option<usize>,
     pub pg: Pg,
-    lsn: u64,
-    timeline: u32,
+    /// The commits its WAL holds, in order (its position: `Member::lsn`).
+    pub wal: Vec<u8>,
+    /// Where its WAL stood when PostgreSQL last became primary: the sessions of commits
+    /// before it ended then, so those not acknowledged by then never will be.
+    pub sessions_from: usize,
+    pub timeline: u32,
     /// The agent is frozen (SIGSTOP): it neither cycles nor answers on its REST API.
-    stalled: bool,
+    pub stalled: bool,
     /// The member is cut off from the other members (probes and replication fail).
-    isolated: bool,
+    pub isolated: bool,
+    /// `synchronous_standby_names` in its configuration (in force while it runs as primary).
+    pub names: Names,
+    /// The agent's confirmation of synchronous standbys (the shell's memory).
+    pub confirm: Confirm,
 }
 
 /// The whole modelled world.
@@ -119,7 +113,15 @@ pub struct World {
     /// Fair scheduling: the clock advances only after every agent ran a cycle since the last
     /// tick (no agent stalls). Used to show what the fence is for, and planted bugs.
     pub fair: bool,
-    cycled: [bool; N],
+    pub cycled: [bool; N],
+    /// Synchronous mode: replication is a step of its own and clients commit.
+    pub sync: bool,
+    /// Commits written so far (each commit's id is its number).
+    pub commits: u8,
+    /// How many commits clients may write in all.
+    pub max_commits: u8,
+    /// Every commit some primary acknowledged to its client (sorted).
+    pub acked: Vec<u8>,
 }
 
 /// One step of the world.
@@ -145,6 +147,10 @@ pub enum Event {
     Isolate(usize),
     /// Member `i` reaches the other members again.
     Rejoin(usize),
+    /// A client commits on member `i`, a running primary (synchronous mode).
+    Write(usize),
+    /// Member `i` receives and flushes what its upstream has (synchronous mode).
+    Replicate(usize),
 }
 
 /// The timing the model runs with: the floor the configuration accepts, so that a lease
@@ -160,7 +166,7 @@ pub fn ha_config(fence: bool) -> HaConfig {
     }
 }
 
-fn name(i: usize) -> MemberName {
+pub fn name(i: usize) -> MemberName {
     MemberName::new(format!("m{i}"))
 }
 
@@ -187,10 +193,13 @@ impl World {
             } else {
                 Pg::Replica(Some(0))
             },
-            lsn: 10,
+            wal: Vec::new(),
+            sessions_from: 0,
             timeline: 1,
             stalled: false,
             isolated: false,
+            names: Names::Off,
+            confirm: Confirm::default(),
         });
         for (i, mem) in m.iter_mut().enumerate() {
             let id = etcd.next_lease;
@@ -200,7 +209,29 @@ impl World {
             etcd.members[i] = Some((record(mem), id));
         }
         etcd.leader = Some((0, m[0].lease.unwrap_or(0), 1));
-        etcd.optime = 10;
+        etcd.optime = BASE_LSN;
+        // Synchronous mode: the leader's setting and key name both replicas (quorum: as
+        // voters, `ANY 1`) or the first (on: `FIRST 1`), confirmed.
+        let sync = cfg.synchronous_mode != SyncMode::Off;
+        if sync {
+            let (names, standbys, quorum) = match cfg.synchronous_mode {
+                SyncMode::Quorum => (Names::Quorum(1, vec![1, 2]), 0b110, 1),
+                _ => (Names::First(1, vec![1]), 0b010, 0),
+            };
+            etcd.rev += 1;
+            etcd.sync = Some(SyncRec {
+                leader: 0,
+                standbys,
+                quorum,
+                rev: etcd.rev,
+            });
+            m[0].confirm = Confirm {
+                seen: Some(names.clone()),
+                mark: BASE_LSN,
+                ready: standbys,
+            };
+            m[0].names = names;
+        }
         m[0].lease_valid_until = Some(ttl);
         m[0].fence = cfg
             .fence
@@ -216,6 +247,10 @@ impl World {
             violation: None,
             fair: false,
             cycled: [false; N],
+            sync,
+            commits: 0,
+            max_commits: 0,
+            acked: Vec::new(),
         }
     }
 
@@ -263,6 +298,12 @@ impl World {
             } else if self.faults < max_faults {
                 v.push(Event::Isolate(i));
             }
+            if self.sync && self.m[i].pg == Pg::Primary && self.commits < self.max_commits {
+                v.push(Event::Write(i));
+            }
+            if self.sync && self.behind(i) {
+                v.push(Event::Replicate(i));
+            }
         }
         v
     }
@@ -298,63 +339,16 @@ impl World {
                 self.m[i].isolated = true;
             }
             Event::Rejoin(i) => self.m[i].isolated = false,
+            Event::Write(i) => {
+                if self.m[i].pg == Pg::Primary {
+                    self.commits += 1;
+                    self.m[i].wal.push(self.commits);
+                }
+            }
+            Event::Replicate(i) => self.replicate(i),
         }
+        self.acknowledge();
         self.canonical(cfg);
-    }
-
-    /// Makes now the origin of every stored instant, clamps instants in the past that only
-    /// matter as "in the past", and renumbers leases: equal situations become equal states.
-    fn canonical(&mut self, cfg: &HaConfig) {
-        let shift = std::mem::take(&mut self.t);
-        let floor = -i64::try_from(cfg.ttl.0).unwrap_or(0) - 1;
-        let past = |r: Rel| (r - shift).max(floor);
-        for l in self.etcd.leases.values_mut() {
-            *l -= shift;
-        }
-        for m in &mut self.m {
-            m.lease_valid_until = m.lease_valid_until.map(past);
-            m.vacant_since = m.vacant_since.map(past);
-            m.fence = m.fence.map(|f| f - shift);
-            // When the cut began does not matter to the core (it counts from its lease).
-            m.cut_since = m.cut_since.map(|_| 0);
-            for l in m.view.leases.values_mut() {
-                *l -= shift;
-            }
-        }
-        // Lease ids in a canonical order: the members' own, then the others by expiry.
-        let mut order: Vec<u64> = self.m.iter().filter_map(|m| m.lease).collect();
-        let mut rest: Vec<(Rel, u64)> = self
-            .etcd
-            .leases
-            .iter()
-            .filter(|(id, _)| !order.contains(id))
-            .map(|(id, exp)| (*exp, *id))
-            .collect();
-        rest.sort_unstable();
-        order.extend(rest.into_iter().map(|(_, id)| id));
-        let map = |id: u64| -> u64 {
-            order
-                .iter()
-                .position(|x| *x == id)
-                .map_or(0, |p| u64::try_from(p).unwrap_or(0) + 1)
-        };
-        let renumber = |e: &mut Etcd| {
-            e.leases = e.leases.iter().map(|(id, exp)| (map(*id), *exp)).collect();
-            if let Some((_, l, _)) = &mut e.leader {
-                *l = map(*l);
-            }
-            for r in e.members.iter_mut().flatten() {
-                r.1 = map(r.1);
-            }
-            // Revisions stay as they are: they must never repeat (a compare-and-set on a
-            // revision seen in a stale view must fail once the key changed in between).
-            e.next_lease = 0;
-        };
-        renumber(&mut self.etcd);
-        for m in &mut self.m {
-            m.lease = m.lease.map(map);
-            renumber(&mut m.view);
-        }
     }
 
     fn tick(&mut self, _cfg: &HaConfig) {
@@ -386,355 +380,21 @@ impl World {
                 }
             }
         }
-        // Replicas streaming from a running primary catch up with it.
-        for i in 0..N {
-            if let Pg::Replica(Some(u)) = self.m[i].pg
-                && self.m[u].pg == Pg::Primary
-                && self.m[u].timeline >= self.m[i].timeline
-                && !self.m[i].isolated
-                && !self.m[u].isolated
-            {
-                self.m[i].lsn = self.m[u].lsn;
-                self.m[i].timeline = self.m[u].timeline;
+        // Asynchronous replication: replicas streaming from a running primary catch up with it.
+        if !self.sync {
+            for i in 0..N {
+                self.replicate(i);
             }
         }
     }
-
-    fn observation(&self, i: usize, cfg: &HaConfig) -> Observation {
-        let me = &self.m[i];
-        let dcs = match me.cut_since {
-            Some(since) => DcsView::Unreachable { since: abs(since) },
-            None => DcsView::Reachable(view_of(&me.view, me.lease)),
-        };
-        let pg = match me.pg {
-            Pg::Stopped => PgState::Stopped(StoppedPg {
-                sysid: SYSID.into(),
-                timeline: me.timeline,
-                control_state: ControlState::InProduction,
-                checkpoint_lsn: Lsn(me.lsn),
-            }),
-            Pg::Primary | Pg::Replica(_) => PgState::Running(RunningPg {
-                role: if me.pg == Pg::Primary {
-                    PgRole::Primary
-                } else {
-                    PgRole::Replica
-                },
-                sysid: SYSID.into(),
-                timeline: me.timeline,
-                lsn: Lsn(me.lsn),
-                replay_lsn: Lsn(me.lsn),
-                streaming: matches!(me.pg, Pg::Replica(Some(u)) if self.m[u].pg == Pg::Primary),
-            }),
-        };
-        let peers = match &dcs {
-            DcsView::Reachable(v) if ha_agent::ha::needs_peers(v, &name(i), &pg) => (0..N)
-                // A frozen agent does not answer; an isolated member is not reached.
-                .filter(|j| *j != i && !self.m[*j].stalled && !me.isolated && !self.m[*j].isolated)
-                .map(|j| PeerStatus {
-                    leader_seen: ha_agent::ha::LeaderSeen::Unknown,
-                    name: name(j),
-                    running_primary: self.m[j].pg == Pg::Primary,
-                    timeline: Some(self.m[j].timeline),
-                    lsn: Some(Lsn(self.m[j].lsn)),
-                    nofailover: false,
-                    failover_priority: 1,
-                    sysid: Some(SYSID.into()),
-                })
-                .collect(),
-            _ => Vec::new(),
-        };
-        Observation {
-            me: name(i),
-            now: abs(self.t),
-            wall_ms: 1_800_000_000_000,
-            dcs,
-            pg,
-            lease_valid_until: me.lease_valid_until.map(abs),
-            job: None,
-            last_job: None,
-            pg_down_since: None,
-            not_streaming_since: None,
-            leader_vacant_since: me.vacant_since.map(abs),
-            peers,
-            bootstrapping: false,
-            following: me.following.map(name),
-            // Retrying the stream is a reload with no effect on the modelled state.
-            following_since: None,
-            request: None,
-            fence: if cfg.fence {
-                FenceState::Ready {
-                    armed: me.fence.map(abs),
-                }
-            } else {
-                FenceState::Disabled
-            },
-            watchdog: WatchdogState::Off,
-            failsafe_valid_until: None,
-            failsafe_leader: None,
-            streaming_replicas: (0..N)
-                .filter(|j| matches!(self.m[*j].pg, Pg::Replica(Some(u)) if u == i))
-                .map(name)
-                .collect(),
-            // The model replicates asynchronously.
-            sync_replicas: Vec::new(),
-            sync_names: None,
-        }
-    }
-
-    fn cycle(&mut self, i: usize, cfg: &HaConfig, decide: DecideFn) {
-        let me = &mut self.m[i];
-        me.vacant_since = if me.cut_since.is_none() && me.view.leader.is_none() {
-            Some(me.vacant_since.unwrap_or(self.t))
-        } else {
-            None
-        };
-        let obs = self.observation(i, cfg);
-        let d = decide(&obs, cfg);
-        for a in &d.actions {
-            if !self.execute(i, a, cfg) {
-                break;
-            }
-        }
-        // The shell keeps every member's own lease alive and publishes its record.
-        if self.m[i].cut_since.is_none() {
-            self.keepalive(i, cfg);
-            let rec = record(&self.m[i]);
-            if let Some(l) = self.m[i].lease {
-                self.etcd.members[i] = Some((rec, l));
-            }
-            if self.etcd.leader.is_some_and(|(h, _, _)| h == i) && self.m[i].pg == Pg::Primary {
-                self.etcd.optime = self.m[i].lsn;
-            }
-        }
-    }
-
-    /// Keeps member `i`'s lease alive (granting one when it has none or it expired).
-    /// Returns whether the old lease was still alive.
-    fn keepalive(&mut self, i: usize, cfg: &HaConfig) -> bool {
-        let expiry = self.t + i64::try_from(cfg.ttl.0 - timing::drift(cfg.ttl).0).unwrap_or(0);
-        match self.m[i].lease {
-            Some(id) if self.etcd.leases.contains_key(&id) => {
-                self.etcd.leases.insert(id, expiry);
-                true
-            }
-            _ => {
-                // A fresh id (renumbered canonically after the step).
-                let id = 1_000 + self.etcd.leases.keys().max().copied().unwrap_or(0);
-                self.etcd.leases.insert(id, expiry);
-                self.m[i].lease = Some(id);
-                false
-            }
-        }
-    }
-
-    /// Runs one action; false aborts the batch (a failure or a lost compare-and-set).
-    fn execute(&mut self, i: usize, a: &Action, cfg: &HaConfig) -> bool {
-        let cut = self.m[i].cut_since.is_some();
-        let ttl = i64::try_from(cfg.ttl.0).unwrap_or(0);
-        match a {
-            Action::RenewLease => {
-                if cut || !self.keepalive(i, cfg) {
-                    self.m[i].lease_valid_until = None;
-                    return false;
-                }
-                let lease = self.m[i].lease.unwrap_or(0);
-                match self.etcd.leader {
-                    Some((h, _, _)) if h == i => {}
-                    None => {
-                        self.etcd.rev += 1;
-                        self.etcd.leader = Some((i, lease, self.etcd.rev));
-                    }
-                    Some(_) => {
-                        self.m[i].lease_valid_until = None;
-                        return false;
-                    }
-                }
-                self.m[i].lease_valid_until = Some(self.t + ttl);
-                true
-            }
-            Action::AcquireLease | Action::TakeOverLeaderKey { .. } => {
-                if cut {
-                    return false;
-                }
-                self.keepalive(i, cfg);
-                let free = match (a, self.etcd.leader) {
-                    (_, None) => true,
-                    (Action::TakeOverLeaderKey { revision }, Some((_, _, rev))) => {
-                        Revision(i64::try_from(rev).unwrap_or(0)) == *revision
-                    }
-                    _ => false,
-                };
-                if !free {
-                    return false;
-                }
-                self.etcd.rev += 1;
-                self.etcd.leader = Some((i, self.m[i].lease.unwrap_or(0), self.etcd.rev));
-                self.m[i].lease_valid_until = Some(self.t + ttl);
-                true
-            }
-            Action::ReleaseLease => {
-                self.m[i].lease_valid_until = None;
-                if cut {
-                    return false;
-                }
-                if self.etcd.leader.is_some_and(|(h, _, _)| h == i) {
-                    self.etcd.leader = None;
-                    self.etcd.rev += 1;
-                }
-                true
-            }
-            Action::Promote
-            | Action::Start {
-                role: StartAs::Primary,
-            } => {
-                let holds = self.etcd.leader.is_some_and(|(h, l, _)| {
-                    h == i && self.etcd.leases.get(&l).is_some_and(|e| *e > self.t)
-                });
-                if !holds && self.violation.is_none() {
-                    self.violation = Some(format!(
-                        "m{i} made PostgreSQL primary without holding the leader lease ({a:?})"
-                    ));
-                }
-                if *a == Action::Promote && self.m[i].pg != Pg::Primary {
-                    self.m[i].timeline += 1;
-                    self.etcd
-                        .history
-                        .push((self.m[i].timeline - 1, self.m[i].lsn));
-                }
-                self.m[i].pg = Pg::Primary;
-                self.m[i].following = None;
-                true
-            }
-            Action::Demote { .. } => {
-                self.m[i].pg = Pg::Stopped;
-                self.m[i].following = None;
-                true
-            }
-            Action::Start {
-                role: StartAs::Replica { upstream },
-            } => {
-                let u = upstream.as_ref().and_then(|u| index(&u.name));
-                self.m[i].pg = Pg::Replica(u);
-                self.m[i].following = u;
-                true
-            }
-            Action::Follow { upstream }
-            | Action::Rewind { upstream }
-            | Action::Clone { upstream, .. }
-            | Action::Reinitialize { upstream, .. } => {
-                let u = index(&upstream.name);
-                if let Some(u) = u
-                    && !matches!(a, Action::Follow { .. })
-                {
-                    // A rewind or copy gives the member the leader's history.
-                    self.m[i].lsn = self.m[u].lsn;
-                    self.m[i].timeline = self.m[u].timeline;
-                }
-                self.m[i].pg = Pg::Replica(u);
-                self.m[i].following = u;
-                true
-            }
-            Action::ExtendFence => {
-                let until = self.m[i].lease_valid_until;
-                match until {
-                    Some(v) => {
-                        self.m[i].fence = Some(rel(timing::fence_deadline(abs(v), cfg)));
-                        true
-                    }
-                    None => false,
-                }
-            }
-            Action::DisarmFence => {
-                self.m[i].fence = None;
-                true
-            }
-            // Housekeeping without bearing on who writes.
-            _ => !cut || !writes_etcd(a),
-        }
-    }
-}
-
-/// Actions that write etcd (they fail while cut off).
-fn writes_etcd(a: &Action) -> bool {
-    matches!(
-        a,
-        Action::ClaimInitialize
-            | Action::CancelInitialize
-            | Action::WriteInitialize { .. }
-            | Action::RepairInitialize { .. }
-            | Action::SeedConfig { .. }
-            | Action::ClearFailover { .. }
-            | Action::WriteFailsafeKey { .. }
-    )
 }
 
 /// The offset from now of an instant the core computed.
-fn rel(m: Millis) -> Rel {
+pub fn rel(m: Millis) -> Rel {
     i64::try_from(m.0).unwrap_or(i64::MAX) - BASE
 }
 
-fn index(n: &MemberName) -> Option<usize> {
+/// The member a name stands for.
+pub fn index(n: &MemberName) -> Option<usize> {
     n.as_str().strip_prefix('m')?.parse().ok()
-}
-
-fn record(m: &Member) -> Record {
-    Record {
-        role: match m.pg {
-            Pg::Primary => PgRole::Primary,
-            Pg::Replica(_) => PgRole::Replica,
-            Pg::Stopped => PgRole::Unknown,
-        },
-        running: m.pg != Pg::Stopped,
-        lsn: m.lsn,
-        timeline: m.timeline,
-    }
-}
-
-/// The core's view of an etcd copy, for the member whose lease is `lease`.
-fn view_of(e: &Etcd, lease: Option<u64>) -> ClusterView {
-    ClusterView {
-        initialize: Some(SYSID.into()),
-        leader: e.leader.map(|(h, l, rev)| LeaderKey {
-            holder: name(h),
-            revision: Revision(i64::try_from(rev).unwrap_or(0)),
-            lease: if Some(l) == lease {
-                KeyLease::Ours
-            } else {
-                KeyLease::Other
-            },
-        }),
-        members: (0..N)
-            .filter_map(|i| {
-                let (r, _) = e.members[i].as_ref()?;
-                Some(MemberView {
-                    name: name(i),
-                    role: r.role,
-                    running: r.running,
-                    conn: Some(ConnTarget {
-                        host: format!("10.0.0.{i}"),
-                        port: 5432,
-                    }),
-                    timeline: Some(r.timeline),
-                    lsn: Some(Lsn(r.lsn)),
-                    nofailover: false,
-                    streaming: r.role == PgRole::Replica && r.running,
-                    nosync: false,
-                })
-            })
-            .collect(),
-        failover: None,
-        optime: Some(Lsn(e.optime)),
-        history: e
-            .history
-            .iter()
-            .map(|(tl, lsn)| TimelineSwitch {
-                timeline: *tl,
-                switch_lsn: Lsn(*lsn),
-            })
-            .collect(),
-        has_config: true,
-        failsafe: None,
-        config_garbage: None,
-        sync: None,
-    }
 }
