@@ -36,6 +36,7 @@ pub mod serving;
 pub mod shutdown;
 pub mod slots;
 pub mod sync;
+pub mod sync_confirm;
 pub mod sync_names;
 pub mod timing;
 mod untrusted;
