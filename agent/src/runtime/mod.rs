@@ -29,7 +29,7 @@ mod member;
 mod publish;
 mod requests;
 mod shutdown;
-pub mod snapshot;
+pub use crate::status::snapshot;
 mod sync;
 #[cfg(test)]
 mod tests;
