@@ -10,6 +10,8 @@
 //! - `pg`: the local PostgreSQL (`trait Postgres`, `LocalPostgres`): pg_ctl, initdb,
 //!   pg_basebackup, pg_rewind, configuration files, state queries.
 //! - `config`: the Patroni-style YAML file and `PATRONI_*` overrides, validated.
+//! - `status`: the snapshot the runtime publishes and `/patroni`'s JSON, shared by `runtime`
+//!   and `api` (neither depends on the other's internals through it).
 //! - `api`: the REST API (health checks for HAProxy, status JSON, switchover).
 //! - `backup`: backups with pgBackRest, run by the leader on cron schedules.
 
@@ -28,6 +30,7 @@ pub mod logging;
 pub mod peers;
 pub mod pg;
 pub mod runtime;
+pub mod status;
 
 /// This agent's version, reported in member records and `GET /patroni`.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -26,7 +26,7 @@ use crate::ha::backup::{
     BackupDecision, BackupKind, BackupObservation, BackupSource, DueSlots, StandbyCandidate,
     Trigger, decide_backup,
 };
-use crate::runtime::NodeSnapshot;
+use crate::status::NodeSnapshot;
 
 /// How often the runner looks.
 const TICK: Duration = Duration::from_secs(2);
@@ -343,7 +343,7 @@ async fn run_job(
 /// The other members as backup sources: streaming, their lag behind the leader, and whether
 /// their PostgreSQL's place is published.
 fn candidates(c: &Cluster, me: &str) -> Vec<StandbyCandidate> {
-    let leader_pos = crate::api::status::leader_position(c);
+    let leader_pos = crate::status::leader_position(c);
     c.members
         .iter()
         .filter(|m| m.name != me)

@@ -137,7 +137,7 @@ proptest! {
             .map(|(k, v, rev, lease)| RawKv { key: k, value: v, mod_revision: *rev, lease: *lease })
             .collect();
         let c = Cluster::from_kvs(&keys, raw);
-        let _ = (c.leader_name(), crate::api::status::leader_position(&c));
+        let _ = (c.leader_name(), crate::status::leader_position(&c));
         for m in &c.members {
             exercise_member(&m.record);
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use tracing::{info, warn};
 
-use super::{ApiWhat, Runtime};
+use super::{ApiWhat, Runtime, sync};
 use crate::clock::wall_ms;
 use crate::dcs::{CasOutcome, Cluster, Dcs};
 use crate::ha::{self, DcsView, Decision, LocalRequest, MemberName, Millis, Observation, PgState};
@@ -97,7 +97,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             .filter(|r| r.state == "streaming")
             .map(|r| MemberName::new(&r.application_name))
             .collect();
-        let (sync_names, sync) = self.st.sync_confirm.observe(&pg);
+        let (sync_names, sync) = sync::confirm_sync(&mut self.st.sync_confirm, &pg);
         let mut obs = self.observation(
             cluster.as_deref(),
             pg.state.clone(),

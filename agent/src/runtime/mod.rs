@@ -29,9 +29,8 @@ mod member;
 mod publish;
 mod requests;
 mod shutdown;
-pub mod snapshot;
+pub use crate::status::snapshot;
 mod sync;
-use sync::SyncConfirm;
 #[cfg(test)]
 mod tests;
 
@@ -112,8 +111,8 @@ struct ShellState {
     /// `synchronous_standby_names` as last set (None: not since the last role change).
     sync_names_applied: Option<String>,
     /// Which standbys hold every commit acknowledged before the setting in force
-    /// (`runtime::sync::confirm_sync`).
-    sync_confirm: SyncConfirm,
+    /// (`ha::sync_confirm`; fed by `runtime::sync::confirm_sync`).
+    sync_confirm: ha::sync_confirm::SyncConfirm,
     /// Look again within a second: `synchronous_standby_names` changed this cycle (quorum
     /// mode's next key write waits for PostgreSQL to confirm it, as Patroni's loop does), or
     /// the quorum rule found too few votes in a leader race (fresh answers may follow).
@@ -208,7 +207,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
                 slots_applied: None,
                 slots_ignore_applied: Vec::new(),
                 sync_names_applied: None,
-                sync_confirm: SyncConfirm::default(),
+                sync_confirm: ha::sync_confirm::SyncConfirm::default(),
                 sync_recheck: false,
                 slot_last_seen: BTreeMap::new(),
                 request: None,

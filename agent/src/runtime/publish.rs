@@ -113,7 +113,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
             noloadbalance: self.cfg.tags.noloadbalance,
             nofailover: self.st.ha.nofailover,
             shutting_down: false,
-            patroni_json: axum::body::Bytes::new(),
+            patroni_json: bytes::Bytes::new(),
         }
         .rendered();
         self.snapshot.send_replace(snap);

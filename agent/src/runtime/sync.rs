@@ -2,8 +2,10 @@
 //! through the agent's `postgresql.conf` and a reload, and the `sync` key with
 //! compare-and-set. A lost compare or a failure stops the batch, which keeps the core's order
 //! (key before PostgreSQL when removing a standby).
+//!
+//! Also feeds the core's confirmation rule (`ha::sync_confirm`) from PostgreSQL's status; the
+//! rule itself lives in the core, the runtime only keeps its state between cycles.
 
-use std::collections::BTreeSet;
 use std::time::Duration;
 
 use tracing::{info, warn};
@@ -11,55 +13,34 @@ use tracing::{info, warn};
 use super::Runtime;
 use super::execute::{Step, bounded};
 use crate::dcs::{CasOutcome, Dcs, SyncRecord};
-use crate::ha::{Action, Lsn, MemberName, PgRole, PgState, SyncMode, SyncStandbyNames};
+use crate::ha::sync_confirm::{StandbyRow, SyncConfirm, SyncReport};
+use crate::ha::{Action, Lsn, MemberName, SyncMode, SyncStandbyNames};
 use crate::pg::{PgStatus, Postgres};
 
-/// Which standbys are confirmed under the `synchronous_standby_names` in force (the core's
-/// `Observation::sync_replicas`).
-///
-/// When the primary first reports a value, its current WAL position is the *mark*: every
-/// commit acknowledged before the value took effect lies at or before it. A standby that
-/// `pg_stat_replication` reports `sync` or `quorum`, streaming, with a flush position at or
-/// past the mark holds all of them and is confirmed (Patroni's `_primary_flush_lsn` check).
-/// It stays confirmed while the value stays (its WAL is on its disk even if it disconnects);
-/// a new value, or PostgreSQL not running as primary, starts over.
-#[derive(Debug, Default)]
-pub(super) struct SyncConfirm {
-    seen: Option<String>,
-    mark: Lsn,
-    ready: BTreeSet<MemberName>,
-}
-
-impl SyncConfirm {
-    /// The value in force (parsed) and the confirmed standbys, from this cycle's status.
-    pub(super) fn observe(&mut self, pg: &PgStatus) -> (Option<SyncStandbyNames>, Vec<MemberName>) {
-        let (PgState::Running(r), Some(value)) = (&pg.state, &pg.details.sync_standby_names) else {
-            *self = SyncConfirm::default();
-            return (None, Vec::new());
-        };
-        if r.role != PgRole::Primary {
-            *self = SyncConfirm::default();
-            return (None, Vec::new());
-        }
-        if self.seen.as_deref() != Some(value.as_str()) {
-            self.seen = Some(value.clone());
-            self.mark = r.lsn;
-            self.ready.clear();
-        }
-        for row in &pg.details.replication {
-            let caught_up = row.flush_lsn.is_some_and(|f| f >= self.mark.0);
-            if row.state == "streaming"
-                && matches!(row.sync_state.as_str(), "sync" | "quorum")
-                && caught_up
-            {
-                self.ready.insert(MemberName::new(&row.application_name));
-            }
-        }
-        (
-            SyncStandbyNames::parse(value),
-            self.ready.iter().cloned().collect(),
-        )
-    }
+/// The confirmation rule's input (`ha::sync_confirm`) from this cycle's status.
+pub(super) fn confirm_sync(
+    state: &mut SyncConfirm,
+    pg: &PgStatus,
+) -> (Option<SyncStandbyNames>, Vec<MemberName>) {
+    let rows: Vec<StandbyRow<'_>> = pg
+        .details
+        .replication
+        .iter()
+        .map(|r| StandbyRow {
+            name: &r.application_name,
+            state: &r.state,
+            sync_state: &r.sync_state,
+            flush: r.flush_lsn.map(Lsn),
+        })
+        .collect();
+    let report = SyncReport {
+        pg: &pg.state,
+        value: pg.details.sync_standby_names.as_deref(),
+        rows: &rows,
+    };
+    let (next, confirmed) = std::mem::take(state).step(&report);
+    *state = next;
+    (confirmed.names, confirmed.standbys)
 }
 
 impl<D: Dcs, P: Postgres> Runtime<D, P> {
@@ -128,7 +109,7 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ha::RunningPg;
+    use crate::ha::{PgRole, PgState, RunningPg};
     use crate::pg::{PgDetails, ReplicationRow};
 
     fn primary(lsn: u64, names: &str, rows: &[(&str, &str, u64)]) -> PgStatus {
@@ -165,38 +146,39 @@ mod tests {
     }
 
     #[test]
-    fn a_standby_is_confirmed_once_past_the_mark_of_the_setting_in_force() {
+    fn the_status_feeds_the_cores_confirmation_rule() {
         let mut c = SyncConfirm::default();
         let any = r#"ANY 1 ("b","c")"#;
         // First sight of the setting: the mark is the primary's position, 100.
-        let (parsed, ok) = c.observe(&primary(
-            100,
-            any,
-            &[("b", "quorum", 90), ("c", "quorum", 100)],
-        ));
+        let (parsed, ok) = confirm_sync(
+            &mut c,
+            &primary(100, any, &[("b", "quorum", 90), ("c", "quorum", 100)]),
+        );
         assert!(matches!(
             parsed,
             Some(SyncStandbyNames::Quorum { count: 1, .. })
         ));
         assert_eq!(names(&ok), ["c"], "b is behind the mark");
         // b catches up; then disconnects: it stays confirmed under this setting.
-        let (_, ok) = c.observe(&primary(
-            150,
-            any,
-            &[("b", "quorum", 120), ("c", "quorum", 150)],
-        ));
+        let (_, ok) = confirm_sync(
+            &mut c,
+            &primary(150, any, &[("b", "quorum", 120), ("c", "quorum", 150)]),
+        );
         assert_eq!(names(&ok), ["b", "c"]);
-        let (_, ok) = c.observe(&primary(160, any, &[("c", "quorum", 160)]));
+        let (_, ok) = confirm_sync(&mut c, &primary(160, any, &[("c", "quorum", 160)]));
         assert_eq!(names(&ok), ["b", "c"]);
         // An asynchronous standby is never confirmed.
-        let (_, ok) = c.observe(&primary(160, any, &[("d", "async", 160)]));
+        let (_, ok) = confirm_sync(&mut c, &primary(160, any, &[("d", "async", 160)]));
         assert_eq!(names(&ok), ["b", "c"]);
         // A new setting starts over, with a new mark (170).
-        let (_, ok) = c.observe(&primary(170, r#"ANY 1 ("c")"#, &[("c", "quorum", 165)]));
+        let (_, ok) = confirm_sync(
+            &mut c,
+            &primary(170, r#"ANY 1 ("c")"#, &[("c", "quorum", 165)]),
+        );
         assert!(ok.is_empty(), "c is behind the new mark");
         // Not a running primary: nothing.
         let mut down = primary(170, any, &[]);
         down.state = PgState::Unknown;
-        assert_eq!(c.observe(&down), (None, Vec::new()));
+        assert_eq!(confirm_sync(&mut c, &down), (None, Vec::new()));
     }
 }

@@ -1,5 +1,5 @@
-//! What the agent last saw and did, published after every cycle on a `tokio::sync::watch`
-//! channel. The REST API answers only from this snapshot: it never queries etcd or
+//! What the agent last saw and did, published by the runtime after every cycle on a
+//! `tokio::sync::watch` channel (`runtime::snapshot` re-exports this module). The REST API answers only from this snapshot: it never queries etcd or
 //! PostgreSQL while a health check waits, so a hung database cannot slow HAProxy down.
 
 use std::sync::Arc;
@@ -63,7 +63,7 @@ pub struct NodeSnapshot {
     pub shutting_down: bool,
     /// `GET /patroni`'s body for this snapshot, rendered once when published (health checks
     /// answer with it without building JSON per request).
-    pub patroni_json: axum::body::Bytes,
+    pub patroni_json: bytes::Bytes,
 }
 
 impl NodeSnapshot {
@@ -96,7 +96,7 @@ impl NodeSnapshot {
             noloadbalance: false,
             nofailover: false,
             shutting_down: false,
-            patroni_json: axum::body::Bytes::from_static(b"{}"),
+            patroni_json: bytes::Bytes::from_static(b"{}"),
         }
         .rendered()
     }
@@ -109,9 +109,9 @@ impl NodeSnapshot {
 
     /// Re-renders `patroni_json` after a field changed.
     pub fn render(&mut self) {
-        let body = serde_json::to_string(&crate::api::status::patroni(self))
-            .unwrap_or_else(|_| "{}".into());
-        self.patroni_json = axum::body::Bytes::from(body);
+        let body =
+            serde_json::to_string(&super::patroni::patroni(self)).unwrap_or_else(|_| "{}".into());
+        self.patroni_json = bytes::Bytes::from(body);
     }
 
     /// Whether this snapshot is recent enough to vouch for a role at `now`: published within
