@@ -260,15 +260,9 @@ pub fn replica_lag_from(snap: &NodeSnapshot, mode: LagMode) -> Option<u64> {
     leader_position(snap).map(|p| p.saturating_sub(pos))
 }
 
-/// The leader's last published position: `status.optime`, or its member record when newer.
+/// The leader's last published position (`status::leader_position`) as `snap` saw it.
 fn leader_position(snap: &NodeSnapshot) -> Option<u64> {
-    let cluster = snap.cluster.as_ref()?;
-    let from_status = cluster.status.as_ref().map(|s| s.optime);
-    let from_leader = cluster
-        .leader_name()
-        .and_then(|l| cluster.member(l))
-        .and_then(|m| m.record.xlog_location);
-    from_status.into_iter().chain(from_leader).max()
+    crate::status::leader_position(snap.cluster.as_ref()?)
 }
 
 fn tag_matches(have: Option<&serde_json::Value>, want: &str) -> bool {
