@@ -34,6 +34,7 @@ mod load;
 mod params;
 mod pgconf;
 mod raw;
+pub mod reload;
 mod restapi;
 mod sections;
 mod tags;

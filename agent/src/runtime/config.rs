@@ -63,6 +63,14 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         if cfg.name != self.cfg.name || cfg.scope != self.cfg.scope {
             return Err("name and scope cannot change while the agent runs".into());
         }
+        let pending = crate::config::reload::not_reloadable(&self.cfg, &cfg);
+        for key in &pending {
+            warn!(
+                key,
+                "{key} changed in {} but a reload does not apply it: restart the agent to use it",
+                cfg.path.display()
+            );
+        }
         self.cfg = Arc::new(cfg);
         self.st.ha = self.cfg.ha_config(&self.st.dynamic);
         let settings = self.cfg.pg_settings(&self.st.dynamic);
@@ -75,6 +83,13 @@ impl<D: Dcs, P: Postgres> Runtime<D, P> {
         }
         self.st.published_member = None;
         info!("configuration reloaded from {}", self.cfg.path.display());
-        Ok("reloaded".into())
+        if pending.is_empty() {
+            Ok("reloaded".into())
+        } else {
+            Ok(format!(
+                "reloaded; not applied until the agent restarts: {}",
+                pending.join(", ")
+            ))
+        }
     }
 }
