@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use ha_tests::agent::ClusterSettings;
 use ha_tests::cluster::{Opts, TestCluster};
-use ha_tests::ctl::hactl;
+use ha_tests::ctl::{hactl, records_settled};
 use ha_tests::procs::{alive, init_tracing, wait_for};
 use ha_tests::writer::Writer;
 use tracing::info;
@@ -297,7 +297,27 @@ async fn wiping_every_key_keeps_the_leader_and_its_timeline() {
     init_tracing();
     let c = TestCluster::start("bad_values_wipe", opts(3, 3)).await;
     let first = c.wait_healthy(Duration::from_secs(90)).await;
-    // A switchover first, so that `history` has something to lose.
+    // A switchover first, so that `history` has something to lose. The leader checks the
+    // candidate against its own view of the member records, a loop behind PostgreSQL: wait
+    // until that view lists every replica streaming (a CI-like run was refused with "candidate
+    // node2 is not running" right after the cluster was healthy).
+    wait_for(
+        "the leader's view lists both replicas streaming",
+        Duration::from_secs(60),
+        || async {
+            if !records_settled(&c, &first).await {
+                return None;
+            }
+            let (_, v) = c.node(&first).api_get("/cluster").await?;
+            let streaming = v["members"]
+                .as_array()?
+                .iter()
+                .filter(|m| m["name"] != first.as_str() && m["state"] == "streaming")
+                .count();
+            (streaming == 2).then_some(())
+        },
+    )
+    .await;
     let candidate = c.others(&[&first]).remove(0);
     let r = ha_tests::agent::http()
         .post(format!("{}/switchover", c.node(&first).api_base()))
