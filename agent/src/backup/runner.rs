@@ -390,3 +390,57 @@ pub fn unix_now() -> u64 {
         .map(|d| d.as_secs())
         .unwrap_or(0)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dcs::{MemberEntry, MemberRecord};
+
+    fn member(name: &str) -> MemberEntry {
+        MemberEntry {
+            name: name.into(),
+            record: MemberRecord {
+                state: "running".into(),
+                role: "replica".into(),
+                replication_state: Some("streaming".into()),
+                ..Default::default()
+            },
+            revision: 1,
+            lease: 1,
+        }
+    }
+
+    fn place(host: Option<&str>) -> BackupMember {
+        BackupMember {
+            data_dir: "/var/lib/postgresql/data".into(),
+            port: 5432,
+            socket: None,
+            host: host.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn only_replicas_on_this_machine_can_be_backup_standbys() {
+        let me = host_id();
+        let mut c = Cluster {
+            members: vec![member("pg1"), member("pg2"), member("pg3"), member("pg4")],
+            ..Cluster::default()
+        };
+        c.backup_members.insert("pg2".into(), place(Some(&me)));
+        c.backup_members.insert("pg3".into(), place(Some("other-host 1234")));
+        c.backup_members.insert("pg4".into(), place(None));
+        let reach: Vec<(String, bool)> = candidates(&c, "pg1", &me)
+            .into_iter()
+            .map(|s| (s.name, s.reachable))
+            .collect();
+        assert_eq!(
+            reach,
+            vec![
+                ("pg2".to_string(), true),
+                ("pg3".to_string(), false),
+                ("pg4".to_string(), false),
+            ]
+        );
+        assert!(me.contains(' ') && me.len() > 10, "host name and boot id: {me:?}");
+    }
+}
