@@ -139,6 +139,12 @@ pub struct BackupMember {
     /// Unix socket directory, if the agent uses one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub socket: Option<String>,
+    /// Which machine it is on (`<hostname> <kernel boot id>`, [`super::runner::host_id`]).
+    /// pgBackRest reads a standby's files through its local path, so only a member on the
+    /// leader's own machine can be a backup-standby source; a record without it (an older
+    /// agent) is taken for another machine.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 #[cfg(test)]

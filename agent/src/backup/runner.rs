@@ -54,6 +54,7 @@ pub fn spawn(
         published: false,
         job: None,
         running: None,
+        host: host_id(),
     };
     Some(tokio::spawn(runner.run(cancel).instrument(span)))
 }
@@ -69,6 +70,8 @@ struct Runner {
     job: Option<JoinHandle<BackupOutcome>>,
     /// What the running job was claimed as, to record it as interrupted at shutdown.
     running: Option<BackupOutcome>,
+    /// This machine ([`host_id`]).
+    host: String,
 }
 
 impl Runner {
@@ -106,6 +109,7 @@ impl Runner {
                 data_dir: loc.path.to_string_lossy().into_owned(),
                 port: loc.port,
                 socket: loc.socket,
+                host: Some(self.host.clone()),
             };
             self.published = self.dcs.publish_backup_member(&me).await.is_ok();
         }
@@ -142,7 +146,7 @@ impl Runner {
             request: record
                 .and_then(|r| r.value.request.as_ref())
                 .map(|q| (q.id.clone(), q.kind)),
-            replicas: candidates(&cluster, &self.cfg.name),
+            replicas: candidates(&cluster, &self.cfg.name, &self.host),
             from_replica: self.backup.from_replica,
             max_lag: snap.ha.maximum_lag_on_failover,
         };
@@ -340,9 +344,26 @@ async fn run_job(
     o
 }
 
+/// This machine, as far as a standby's files are concerned: the host name (each container
+/// has its own, though they share the kernel) and the kernel's boot id (two machines with one
+/// host name still differ). Members with the same value read each other's data directories
+/// by the same local paths.
+pub fn host_id() -> String {
+    let read = |p: &str| {
+        std::fs::read_to_string(p)
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default()
+    };
+    format!(
+        "{} {}",
+        read("/proc/sys/kernel/hostname"),
+        read("/proc/sys/kernel/random/boot_id")
+    )
+}
+
 /// The other members as backup sources: streaming, their lag behind the leader, and whether
-/// their PostgreSQL's place is published.
-fn candidates(c: &Cluster, me: &str) -> Vec<StandbyCandidate> {
+/// their PostgreSQL's place is published and on this machine (`host`).
+fn candidates(c: &Cluster, me: &str, host: &str) -> Vec<StandbyCandidate> {
     let leader_pos = crate::status::leader_position(c);
     c.members
         .iter()
@@ -354,7 +375,10 @@ fn candidates(c: &Cluster, me: &str) -> Vec<StandbyCandidate> {
             lag: leader_pos
                 .zip(m.record.xlog_location)
                 .map(|(l, p)| l.saturating_sub(p)),
-            reachable: c.backup_members.contains_key(&m.name),
+            reachable: c
+                .backup_members
+                .get(&m.name)
+                .is_some_and(|b| b.host.as_deref() == Some(host)),
         })
         .collect()
 }
@@ -365,4 +389,58 @@ pub fn unix_now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dcs::{MemberEntry, MemberRecord};
+
+    fn member(name: &str) -> MemberEntry {
+        MemberEntry {
+            name: name.into(),
+            record: MemberRecord {
+                state: "running".into(),
+                role: "replica".into(),
+                replication_state: Some("streaming".into()),
+                ..Default::default()
+            },
+            revision: 1,
+            lease: 1,
+        }
+    }
+
+    fn place(host: Option<&str>) -> BackupMember {
+        BackupMember {
+            data_dir: "/var/lib/postgresql/data".into(),
+            port: 5432,
+            socket: None,
+            host: host.map(str::to_string),
+        }
+    }
+
+    #[test]
+    fn only_replicas_on_this_machine_can_be_backup_standbys() {
+        let me = host_id();
+        let mut c = Cluster {
+            members: vec![member("pg1"), member("pg2"), member("pg3"), member("pg4")],
+            ..Cluster::default()
+        };
+        c.backup_members.insert("pg2".into(), place(Some(&me)));
+        c.backup_members.insert("pg3".into(), place(Some("other-host 1234")));
+        c.backup_members.insert("pg4".into(), place(None));
+        let reach: Vec<(String, bool)> = candidates(&c, "pg1", &me)
+            .into_iter()
+            .map(|s| (s.name, s.reachable))
+            .collect();
+        assert_eq!(
+            reach,
+            vec![
+                ("pg2".to_string(), true),
+                ("pg3".to_string(), false),
+                ("pg4".to_string(), false),
+            ]
+        );
+        assert!(me.contains(' ') && me.len() > 10, "host name and boot id: {me:?}");
+    }
 }

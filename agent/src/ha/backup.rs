@@ -18,7 +18,9 @@
 //!   in a row never run the same slot, and a slot claimed by a leader that then died is not
 //!   repeated: a failed or interrupted backup is retried at the next slot;
 //! - the source is the healthiest streaming replica (least lag, then name) within
-//!   `max_lag` bytes when `from_replica` is on, else the primary itself.
+//!   `max_lag` bytes whose data directory this machine can read (`reachable`: the shell
+//!   finds it published and on the same machine) when `from_replica` is on, else the primary
+//!   itself (members on other machines would need a pgBackRest server, `pg2-host`).
 
 use serde::{Deserialize, Serialize};
 
@@ -81,7 +83,8 @@ pub struct StandbyCandidate {
     pub streaming: bool,
     /// Bytes behind the leader (`None`: unknown).
     pub lag: Option<u64>,
-    /// The shell knows where its data directory is (published in `backup/members/<name>`).
+    /// The shell knows where its data directory is (published in `backup-members/<name>`)
+    /// and it is on this machine: pgBackRest reads a standby's files by their local path.
     pub reachable: bool,
 }
 
