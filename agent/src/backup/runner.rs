@@ -427,7 +427,8 @@ mod tests {
             ..Cluster::default()
         };
         c.backup_members.insert("pg2".into(), place(Some(&me)));
-        c.backup_members.insert("pg3".into(), place(Some("other-host 1234")));
+        c.backup_members
+            .insert("pg3".into(), place(Some("other-host 1234")));
         c.backup_members.insert("pg4".into(), place(None));
         let reach: Vec<(String, bool)> = candidates(&c, "pg1", &me)
             .into_iter()
@@ -441,6 +442,9 @@ mod tests {
                 ("pg4".to_string(), false),
             ]
         );
-        assert!(me.contains(' ') && me.len() > 10, "host name and boot id: {me:?}");
+        assert!(
+            me.contains(' ') && me.len() > 10,
+            "host name and boot id: {me:?}"
+        );
     }
 }
